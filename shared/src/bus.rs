@@ -1,0 +1,477 @@
+//! NATS and JetStream plumbing: connecting with backoff, the four streams,
+//! a publisher with a bounded number of acks in flight, durable pull
+//! consumers, a consume loop that acks only after the handler succeeded, and
+//! the runtime-state heartbeat.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, AckKind, consumer::PullConsumer, context::PublishAckFuture};
+use async_nats::{Client, ConnectOptions, HeaderMap};
+use bytes::Bytes;
+use futures::StreamExt;
+
+use crate::codec::{self, ContentType, Message};
+use crate::config::{NatsArgs, StreamArgs, StreamLimits};
+use crate::error::BusError;
+use crate::model::{DeadLetter, RuntimeState, new_id};
+use crate::secret::redact_url;
+use crate::subject::{StreamKind, Subjects};
+use crate::time;
+
+/// Exponential backoff with jitter, capped at `max`, retrying forever.
+pub fn backoff_policy(initial: Duration, max: Duration) -> backoff::ExponentialBackoff {
+    backoff::ExponentialBackoff {
+        initial_interval: initial,
+        max_interval: max,
+        randomization_factor: 0.3,
+        multiplier: 2.0,
+        max_elapsed_time: None,
+        ..Default::default()
+    }
+}
+
+/// A connection to NATS with its JetStream context and subject space.
+#[derive(Clone)]
+pub struct Bus {
+    pub client: Client,
+    pub js: jetstream::Context,
+    pub subjects: Subjects,
+    pub service: String,
+}
+
+impl Bus {
+    async fn options(args: &NatsArgs, service: &str) -> Result<ConnectOptions, BusError> {
+        let mut opts = ConnectOptions::new()
+            .name(service)
+            .connection_timeout(Duration::from_secs(5))
+            .event_callback(|event| async move {
+                tracing::info!(%event, "NATS connection event");
+            });
+        if let (Some(u), Some(p)) = (&args.nats_user, &args.nats_password) {
+            opts = opts.user_and_password(u.clone(), p.expose().to_owned());
+        }
+        if let Some(creds) = &args.nats_creds {
+            opts = opts
+                .credentials_file(creds)
+                .await
+                .map_err(|e| BusError::Stream {
+                    stream: "-".into(),
+                    message: format!("cannot read NATS credentials {}: {e}", creds.display()),
+                })?;
+        }
+        Ok(opts)
+    }
+
+    /// One attempt to connect; for CLIs and tests that should fail at once.
+    pub async fn connect_once(args: &NatsArgs, service: &str) -> Result<Bus, BusError> {
+        let subjects = args.subjects()?;
+        let opts = Self::options(args, service).await?;
+        let client = opts
+            .connect(args.nats_url.as_str())
+            .await
+            .map_err(|source| BusError::Connect {
+                url: redact_url(&args.nats_url),
+                source,
+            })?;
+        let js = jetstream::new(client.clone());
+        Ok(Bus {
+            client,
+            js,
+            subjects,
+            service: service.to_owned(),
+        })
+    }
+
+    /// Connects, retrying with exponential backoff and jitter until NATS
+    /// answers or `give_up_after` passes (`None`: never give up).
+    pub async fn connect(
+        args: &NatsArgs,
+        service: &str,
+        give_up_after: Option<Duration>,
+    ) -> Result<Bus, BusError> {
+        let mut policy = backoff_policy(Duration::from_millis(200), Duration::from_secs(10));
+        policy.max_elapsed_time = give_up_after;
+        let url = redact_url(&args.nats_url);
+        backoff::future::retry(policy, || async {
+            Self::connect_once(args, service).await.map_err(|e| {
+                if e.is_retryable() {
+                    tracing::warn!(%url, error = %e, "NATS not reachable, retrying");
+                    backoff::Error::transient(e)
+                } else {
+                    backoff::Error::permanent(e)
+                }
+            })
+        })
+        .await
+    }
+
+    /// Creates the stream, or updates its limits, idempotently.
+    pub async fn ensure_stream(
+        &self,
+        kind: StreamKind,
+        limits: StreamLimits,
+        duplicate_window: Duration,
+    ) -> Result<(), BusError> {
+        let name = self.subjects.stream_name(kind);
+        let config = jetstream::stream::Config {
+            name: name.clone(),
+            subjects: vec![self.subjects.stream_filter(kind)],
+            max_age: limits.max_age,
+            max_bytes: limits.max_bytes,
+            duplicate_window: duplicate_window.min(limits.max_age),
+            storage: jetstream::stream::StorageType::File,
+            ..Default::default()
+        };
+        self.js
+            .create_or_update_stream(config)
+            .await
+            .map_err(|e| BusError::Stream {
+                stream: name,
+                message: e.to_string(),
+            })?;
+        Ok(())
+    }
+
+    /// All four streams of the pipeline with their configured limits.
+    pub async fn ensure_streams(&self, args: &StreamArgs) -> Result<(), BusError> {
+        for kind in StreamKind::ALL {
+            self.ensure_stream(kind, args.limits(kind), args.duplicate_window)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A durable pull consumer with explicit acks on one stream.
+    pub async fn durable_consumer(
+        &self,
+        kind: StreamKind,
+        durable: &str,
+        filter_subjects: Vec<String>,
+        max_ack_pending: i64,
+        ack_wait: Duration,
+    ) -> Result<PullConsumer, BusError> {
+        let stream_name = self.subjects.stream_name(kind);
+        let err = |message: String| BusError::Consumer {
+            consumer: format!("{stream_name}/{durable}"),
+            message,
+        };
+        let stream = self
+            .js
+            .get_stream(&stream_name)
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        let config = jetstream::consumer::pull::Config {
+            durable_name: Some(durable.to_owned()),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ack_wait,
+            max_ack_pending,
+            max_deliver: -1,
+            filter_subjects,
+            ..Default::default()
+        };
+        stream
+            .get_or_create_consumer(durable, config)
+            .await
+            .map_err(|e| err(e.to_string()))
+    }
+
+    pub fn publisher(&self, max_inflight: usize) -> Publisher {
+        Publisher::new(self.js.clone(), self.subjects.clone(), max_inflight)
+    }
+
+    /// Publishes a dead letter for a message this service gives up on.
+    pub async fn dead_letter(
+        &self,
+        msg: &jetstream::Message,
+        reason: &str,
+    ) -> Result<(), BusError> {
+        let (stream, stream_seq) = match msg.info() {
+            Ok(i) => (Some(i.stream.to_owned()), Some(i.stream_sequence)),
+            Err(_) => (None, None),
+        };
+        let dl = DeadLetter {
+            id: new_id(),
+            ts: time::now(),
+            service: self.service.clone(),
+            subject: msg.subject.to_string(),
+            reason: reason.to_owned(),
+            headers: codec::header_strings(msg.headers.as_ref()),
+            stream,
+            stream_seq,
+            payload: msg.payload.to_vec(),
+        };
+        let mut p = self.publisher(1);
+        p.publish(&dl).await?;
+        p.flush().await
+    }
+
+    /// Flushes and closes the connection.
+    pub async fn drain(&self) {
+        if let Err(e) = self.client.drain().await {
+            tracing::warn!(error = %e, "NATS drain failed");
+        }
+    }
+}
+
+struct Pending {
+    subject: String,
+    headers: HeaderMap,
+    payload: Bytes,
+    ack: PublishAckFuture,
+}
+
+/// Publishes to JetStream keeping at most `max_inflight` acks outstanding.
+/// A publish whose ack fails is sent again with the same `Nats-Msg-Id`, so
+/// JetStream stores it once.
+pub struct Publisher {
+    js: jetstream::Context,
+    subjects: Subjects,
+    inflight: VecDeque<Pending>,
+    max_inflight: usize,
+    retries: u32,
+    published: u64,
+}
+
+impl Publisher {
+    pub fn new(js: jetstream::Context, subjects: Subjects, max_inflight: usize) -> Self {
+        Publisher {
+            js,
+            subjects,
+            inflight: VecDeque::new(),
+            max_inflight: max_inflight.max(1),
+            retries: 5,
+            published: 0,
+        }
+    }
+
+    pub fn subjects(&self) -> &Subjects {
+        &self.subjects
+    }
+
+    /// Messages whose ack has arrived.
+    pub fn published(&self) -> u64 {
+        self.published
+    }
+
+    /// Publishes on the message's own subject.
+    pub async fn publish<M: Message>(&mut self, msg: &M) -> Result<(), BusError> {
+        let subject = msg.subject(&self.subjects)?;
+        self.publish_to(subject, msg).await
+    }
+
+    /// Publishes on a given subject (e.g. a replay subject).
+    pub async fn publish_to<M: Message>(
+        &mut self,
+        subject: String,
+        msg: &M,
+    ) -> Result<(), BusError> {
+        let payload = codec::encode(msg)?;
+        self.publish_raw(subject, codec::headers(msg, ContentType::Msgpack), payload)
+            .await
+    }
+
+    /// Publishes bytes as they are (tests use this for malformed payloads).
+    pub async fn publish_raw(
+        &mut self,
+        subject: String,
+        headers: HeaderMap,
+        payload: Bytes,
+    ) -> Result<(), BusError> {
+        while self.inflight.len() >= self.max_inflight {
+            self.settle_one().await?;
+        }
+        let ack = self.send(&subject, &headers, &payload).await?;
+        self.inflight.push_back(Pending {
+            subject,
+            headers,
+            payload,
+            ack,
+        });
+        Ok(())
+    }
+
+    async fn send(
+        &self,
+        subject: &str,
+        headers: &HeaderMap,
+        payload: &Bytes,
+    ) -> Result<PublishAckFuture, BusError> {
+        self.js
+            .publish_with_headers(subject.to_owned(), headers.clone(), payload.clone())
+            .await
+            .map_err(|e| BusError::Publish {
+                subject: subject.to_owned(),
+                message: e.to_string(),
+            })
+    }
+
+    async fn settle_one(&mut self) -> Result<(), BusError> {
+        let Some(p) = self.inflight.pop_front() else {
+            return Ok(());
+        };
+        let mut result = p.ack.await;
+        let mut delay = Duration::from_millis(50);
+        for attempt in 1..=self.retries {
+            let Err(e) = &result else { break };
+            tracing::warn!(subject = %p.subject, attempt, error = %e, "publish not acknowledged, sending again");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
+            result = match self.send(&p.subject, &p.headers, &p.payload).await {
+                Ok(ack) => ack.await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "republish failed");
+                    continue;
+                }
+            };
+        }
+        result.map_err(|e| BusError::Publish {
+            subject: p.subject,
+            message: e.to_string(),
+        })?;
+        self.published += 1;
+        Ok(())
+    }
+
+    /// Waits for every outstanding ack.
+    pub async fn flush(&mut self) -> Result<(), BusError> {
+        while !self.inflight.is_empty() {
+            self.settle_one().await?;
+        }
+        Ok(())
+    }
+}
+
+/// What a handler of [`consume`] says about a message it could not process.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// Try again later (a dependency is down): the message is nak'ed with a delay.
+    #[error("retry: {0}")]
+    Retry(String),
+    /// The message itself is bad: it is dead-lettered and terminated.
+    #[error("reject: {0}")]
+    Reject(String),
+}
+
+impl From<crate::error::CodecError> for HandleError {
+    fn from(e: crate::error::CodecError) -> Self {
+        HandleError::Reject(e.to_string())
+    }
+}
+
+/// Runs a durable pull consumer until `shutdown`: each message goes to
+/// `handler`; `Ok` acks it, [`HandleError::Retry`] naks it with a delay,
+/// [`HandleError::Reject`] dead-letters and terminates it. Returns the number
+/// of messages acked.
+pub async fn consume<F, Fut>(
+    bus: &Bus,
+    consumer: PullConsumer,
+    shutdown: impl Future<Output = ()>,
+    mut handler: F,
+) -> Result<u64, BusError>
+where
+    F: FnMut(jetstream::Message) -> Fut,
+    Fut: Future<Output = (jetstream::Message, Result<(), HandleError>)>,
+{
+    tokio::pin!(shutdown);
+    let mut acked = 0u64;
+    let mut policy = backoff_policy(Duration::from_millis(100), Duration::from_secs(5));
+    'outer: loop {
+        let mut messages = match consumer.messages().await {
+            Ok(m) => m,
+            Err(e) => {
+                let wait = backoff::backoff::Backoff::next_backoff(&mut policy)
+                    .unwrap_or(Duration::from_secs(5));
+                tracing::warn!(error = %e, ?wait, "cannot pull messages, retrying");
+                tokio::select! {
+                    _ = &mut shutdown => break 'outer,
+                    _ = tokio::time::sleep(wait) => continue,
+                }
+            }
+        };
+        loop {
+            let next = tokio::select! {
+                _ = &mut shutdown => break 'outer,
+                next = messages.next() => next,
+            };
+            let msg = match next {
+                None => continue 'outer,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "pull consumer error");
+                    continue;
+                }
+                Some(Ok(m)) => m,
+            };
+            backoff::backoff::Backoff::reset(&mut policy);
+            let (msg, outcome) = handler(msg).await;
+            let ack = match outcome {
+                Ok(()) => {
+                    acked += 1;
+                    msg.ack().await
+                }
+                Err(HandleError::Retry(reason)) => {
+                    tracing::warn!(subject = %msg.subject, %reason, "message will be retried");
+                    msg.ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                        .await
+                }
+                Err(HandleError::Reject(reason)) => {
+                    tracing::warn!(subject = %msg.subject, %reason, "message rejected, dead-lettered");
+                    match bus.dead_letter(&msg, &reason).await {
+                        Ok(()) => msg.ack_with(AckKind::Term).await,
+                        // Not durable yet: let it come back rather than lose it.
+                        Err(e) => msg
+                            .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                            .await
+                            .and(Err(e.into())),
+                    }
+                }
+            };
+            if let Err(e) = ack {
+                tracing::warn!(error = %e, "ack failed; the message will be redelivered");
+            }
+        }
+    }
+    Ok(acked)
+}
+
+/// Builds the `sys.state.<service>` heartbeat.
+pub struct Heartbeat {
+    service: String,
+    instance: String,
+    version: String,
+    started_at: time::Timestamp,
+    started: Instant,
+}
+
+impl Heartbeat {
+    pub fn new(service: &str, version: &str) -> Self {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
+        Heartbeat {
+            service: service.to_owned(),
+            instance: format!("{host}-{}", std::process::id()),
+            version: version.to_owned(),
+            started_at: time::now(),
+            started: Instant::now(),
+        }
+    }
+
+    pub fn state(
+        &self,
+        counters: BTreeMap<String, u64>,
+        lag: BTreeMap<String, u64>,
+    ) -> RuntimeState {
+        RuntimeState {
+            id: new_id(),
+            ts: time::now(),
+            service: self.service.clone(),
+            instance: self.instance.clone(),
+            version: self.version.clone(),
+            started_at: self.started_at,
+            uptime_secs: self.started.elapsed().as_secs(),
+            counters,
+            lag,
+            detail: serde_json::Value::Null,
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Normalized trading pairs: `BASE/QUOTE` in messages, `BASE-QUOTE` in subjects.
+//!
+//! Venue spellings are folded into one name per asset (Kraken's `XBT` is
+//! `BTC`, `XDG` is `DOGE`), so the same market has the same symbol everywhere.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::SubjectError;
+
+/// A normalized pair, e.g. `BTC/USD`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Symbol {
+    base: String,
+    quote: String,
+}
+
+/// Maps a venue's asset code to the normalized one.
+pub fn normalize_asset(asset: &str) -> String {
+    let upper = asset.trim().to_ascii_uppercase();
+    match upper.as_str() {
+        "XBT" => "BTC".to_owned(),
+        "XDG" => "DOGE".to_owned(),
+        _ => upper,
+    }
+}
+
+fn valid_asset(asset: &str) -> bool {
+    !asset.is_empty() && asset.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+impl Symbol {
+    /// Builds a symbol from two asset codes, normalizing them.
+    pub fn new(base: &str, quote: &str) -> Result<Self, SubjectError> {
+        let (base, quote) = (normalize_asset(base), normalize_asset(quote));
+        if !valid_asset(&base) || !valid_asset(&quote) || base == quote {
+            return Err(SubjectError::BadSymbol(format!("{base}/{quote}")));
+        }
+        Ok(Symbol { base, quote })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn quote(&self) -> &str {
+        &self.quote
+    }
+
+    /// The subject token form, `BASE-QUOTE`.
+    pub fn token(&self) -> String {
+        format!("{}-{}", self.base, self.quote)
+    }
+
+    /// Parses the subject token form `BASE-QUOTE`.
+    pub fn from_token(token: &str) -> Result<Self, SubjectError> {
+        match token.split_once('-') {
+            Some((b, q)) => Symbol::new(b, q),
+            None => Err(SubjectError::BadSymbol(token.to_owned())),
+        }
+    }
+}
+
+impl FromStr for Symbol {
+    type Err = SubjectError;
+
+    /// Accepts `BASE/QUOTE`, `BASE-QUOTE` or `BASE_QUOTE`, any case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (b, q) = s
+            .split_once(['/', '-', '_'])
+            .ok_or_else(|| SubjectError::BadSymbol(s.to_owned()))?;
+        Symbol::new(b, q)
+    }
+}
+
+impl fmt::Display for Symbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.base, self.quote)
+    }
+}
+
+impl Serialize for Symbol {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Symbol {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_spelling_and_normalizes() {
+        for (input, want) in [
+            ("BTC/USD", "BTC/USD"),
+            ("btc-usd", "BTC/USD"),
+            ("XBT/USD", "BTC/USD"),
+            ("xbt_eur", "BTC/EUR"),
+            ("ETH/XBT", "ETH/BTC"),
+            ("XDG/USD", "DOGE/USD"),
+        ] {
+            assert_eq!(
+                input.parse::<Symbol>().unwrap().to_string(),
+                want,
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn token_round_trips() {
+        let s: Symbol = "ETH/BTC".parse().unwrap();
+        assert_eq!(s.token(), "ETH-BTC");
+        assert_eq!(Symbol::from_token("ETH-BTC").unwrap(), s);
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_pair() {
+        for bad in [
+            "BTC",
+            "",
+            "/USD",
+            "BTC/",
+            "BTC.X/USD",
+            "BTC/USD*",
+            "BTC/BTC",
+            "B TC/USD",
+        ] {
+            assert!(bad.parse::<Symbol>().is_err(), "{bad:?} should not parse");
+        }
+    }
+}

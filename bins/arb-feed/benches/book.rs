@@ -1,0 +1,171 @@
+#![allow(unused_crate_dependencies)]
+//! How fast Kraken-style updates apply to a local book, per core: the sorted
+//! `Vec` the feed uses, a `BTreeMap`, and a naive `Vec` re-sorted on every
+//! update, for 10 and 1,000 levels, with and without the CRC32 checksum after
+//! every message. Run: `cargo bench -p arb-feed --bench book`.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use arb_feed::book::{BookSideKind, OrderBook};
+use arb_feed::kraken::book::{Precision, checksum, checksum_levels};
+use arb_shared::Level;
+use rand::{Rng, SeedableRng};
+use rust_decimal::Decimal;
+
+const RUN_FOR: Duration = Duration::from_millis(1500);
+const UPDATES: usize = 200_000;
+
+#[derive(Clone, Copy)]
+struct Update {
+    side: BookSideKind,
+    price: Decimal,
+    qty: Decimal,
+}
+
+/// Starting levels and a stream of one-level updates, most near the top,
+/// 30% deletes, the way Kraken's `book` channel sends them.
+fn workload(depth: usize) -> (Vec<Level>, Vec<Level>, Vec<Update>) {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(depth as u64);
+    let mid: i64 = 450_000; // 45000.0 with one decimal
+    let bids = (0..depth as i64).map(|i| Level::new(Decimal::new(mid - 1 - i, 1), Decimal::new(rng.random_range(1..200_000_000), 8))).collect();
+    let asks = (0..depth as i64).map(|i| Level::new(Decimal::new(mid + i, 1), Decimal::new(rng.random_range(1..200_000_000), 8))).collect();
+    let updates = (0..UPDATES)
+        .map(|_| {
+            let r: f64 = rng.random();
+            let k = (r * r * r * depth as f64 * 1.1) as i64;
+            let bid = rng.random_bool(0.5);
+            let price = if bid { Decimal::new(mid - 1 - k, 1) } else { Decimal::new(mid + k, 1) };
+            let qty = if rng.random_bool(0.3) { Decimal::ZERO } else { Decimal::new(rng.random_range(1..200_000_000), 8) };
+            Update { side: if bid { BookSideKind::Bid } else { BookSideKind::Ask }, price, qty }
+        })
+        .collect();
+    (bids, asks, updates)
+}
+
+const PREC: Precision = Precision { price: Some(1), qty: Some(8) };
+
+trait Book {
+    fn load(depth: usize, bids: &[Level], asks: &[Level]) -> Self;
+    fn apply(&mut self, u: &Update);
+    fn checksum(&self) -> u32;
+}
+
+struct Sorted(OrderBook);
+impl Book for Sorted {
+    fn load(depth: usize, bids: &[Level], asks: &[Level]) -> Self {
+        let mut b = OrderBook::new(depth);
+        b.reset(bids, asks);
+        Sorted(b)
+    }
+    #[inline]
+    fn apply(&mut self, u: &Update) {
+        self.0.apply(u.side, u.price, u.qty);
+        self.0.truncate();
+    }
+    fn checksum(&self) -> u32 {
+        checksum(&self.0, PREC)
+    }
+}
+
+struct Tree {
+    depth: usize,
+    bids: BTreeMap<Decimal, Decimal>,
+    asks: BTreeMap<Decimal, Decimal>,
+}
+impl Book for Tree {
+    fn load(depth: usize, bids: &[Level], asks: &[Level]) -> Self {
+        Tree {
+            depth,
+            bids: bids.iter().map(|l| (l.price, l.qty)).collect(),
+            asks: asks.iter().map(|l| (l.price, l.qty)).collect(),
+        }
+    }
+    #[inline]
+    fn apply(&mut self, u: &Update) {
+        let side = match u.side { BookSideKind::Bid => &mut self.bids, BookSideKind::Ask => &mut self.asks };
+        if u.qty.is_zero() { side.remove(&u.price); } else { side.insert(u.price, u.qty); }
+        while self.bids.len() > self.depth { self.bids.pop_first(); }
+        while self.asks.len() > self.depth { self.asks.pop_last(); }
+    }
+    fn checksum(&self) -> u32 {
+        checksum_levels(self.asks.iter().map(|(p, q)| (*p, *q)), self.bids.iter().rev().map(|(p, q)| (*p, *q)), PREC)
+    }
+}
+
+/// The baseline: find linearly, change, re-sort the whole side, truncate.
+struct Naive {
+    depth: usize,
+    bids: Vec<Level>,
+    asks: Vec<Level>,
+}
+impl Book for Naive {
+    fn load(depth: usize, bids: &[Level], asks: &[Level]) -> Self {
+        Naive { depth, bids: bids.to_vec(), asks: asks.to_vec() }
+    }
+    #[inline]
+    fn apply(&mut self, u: &Update) {
+        let bid = u.side == BookSideKind::Bid;
+        let side = if bid { &mut self.bids } else { &mut self.asks };
+        match side.iter().position(|l| l.price == u.price) {
+            Some(i) if u.qty.is_zero() => { side.remove(i); }
+            Some(i) => side[i].qty = u.qty,
+            None if u.qty.is_zero() => {}
+            None => side.push(Level::new(u.price, u.qty)),
+        }
+        if bid { side.sort_by(|a, b| b.price.cmp(&a.price)); } else { side.sort_by(|a, b| a.price.cmp(&b.price)); }
+        side.truncate(self.depth);
+    }
+    fn checksum(&self) -> u32 {
+        checksum_levels(self.asks.iter().map(|l| (l.price, l.qty)), self.bids.iter().map(|l| (l.price, l.qty)), PREC)
+    }
+}
+
+fn measure<B: Book>(depth: usize, with_checksum: bool) -> f64 {
+    let (bids, asks, updates) = workload(depth);
+    let mut book = B::load(depth, &bids, &asks);
+    let mut n: u64 = 0;
+    let mut acc = 0u32;
+    let start = Instant::now();
+    while start.elapsed() < RUN_FOR {
+        for u in &updates {
+            book.apply(black_box(u));
+            if with_checksum {
+                acc = acc.wrapping_add(book.checksum());
+            }
+        }
+        n += updates.len() as u64;
+    }
+    black_box(acc);
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    // Same answers from the three books, so the race is fair.
+    for depth in [10, 1000] {
+        let (bids, asks, updates) = workload(depth);
+        let (mut a, mut b, mut c) = (Sorted::load(depth, &bids, &asks), Tree::load(depth, &bids, &asks), Naive::load(depth, &bids, &asks));
+        for u in updates.iter().take(20_000) {
+            a.apply(u);
+            b.apply(u);
+            c.apply(u);
+            let x = a.checksum();
+            assert_eq!(x, b.checksum());
+            assert_eq!(x, c.checksum());
+        }
+    }
+    println!("Kraken-style book updates, one core, {:?} per cell", RUN_FOR);
+    println!("{:<26} {:>7} {:>9} {:>14} {:>9}", "structure", "levels", "checksum", "updates/s", "x naive");
+    for depth in [10usize, 1000] {
+        for with_checksum in [false, true] {
+            let naive = measure::<Naive>(depth, with_checksum);
+            let sorted = measure::<Sorted>(depth, with_checksum);
+            let tree = measure::<Tree>(depth, with_checksum);
+            let cs = if with_checksum { "yes" } else { "no" };
+            for (name, v) in [("sorted Vec (arb-feed)", sorted), ("BTreeMap", tree), ("naive Vec re-sort", naive)] {
+                println!("{:<26} {:>7} {:>9} {:>14.0} {:>9.1}", name, depth, cs, v, v / naive);
+            }
+        }
+    }
+}

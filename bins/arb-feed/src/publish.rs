@@ -1,0 +1,229 @@
+//! The publishing edge: books, statuses, audit records and the heartbeat go
+//! to JetStream through one bounded [`Publisher`]. A failed publish is logged
+//! and counted; it never stops the feed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use arb_shared::bus::{Heartbeat, Publisher};
+use arb_shared::model::{
+    AuditEvent, BookSnapshot, FeedState, FeedStatus, ResyncReason, Severity, new_id,
+};
+use arb_shared::{Message, Symbol, time};
+use tokio::time::Instant;
+
+/// The service name in `sys.audit.feed` and `sys.state.feed`.
+pub const SERVICE: &str = "feed";
+
+/// Raw frames in audit records are cut to this many bytes.
+pub const AUDIT_PAYLOAD_MAX: usize = 4096;
+
+/// What the feed has done since it started, published in the heartbeat.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub frames: u64,
+    pub books_published: u64,
+    pub books_rate_limited: u64,
+    pub resyncs: u64,
+    pub garbage_frames: u64,
+    pub unknown_frames: u64,
+    pub reconnects: u64,
+    pub connect_failures: u64,
+    pub stale: u64,
+    pub pings: u64,
+    pub publish_errors: u64,
+}
+
+impl Counters {
+    pub fn to_map(&self) -> BTreeMap<String, u64> {
+        [
+            ("frames", self.frames),
+            ("books_published", self.books_published),
+            ("books_rate_limited", self.books_rate_limited),
+            ("resyncs", self.resyncs),
+            ("garbage_frames", self.garbage_frames),
+            ("unknown_frames", self.unknown_frames),
+            ("reconnects", self.reconnects),
+            ("connect_failures", self.connect_failures),
+            ("stale", self.stale),
+            ("pings", self.pings),
+            ("publish_errors", self.publish_errors),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+}
+
+struct Limited {
+    last: Instant,
+    pending: Option<BookSnapshot>,
+}
+
+/// The feed's outbound side.
+pub struct Out {
+    publisher: Publisher,
+    heartbeat: Heartbeat,
+    pub counters: Counters,
+    min_interval: Duration,
+    limited: HashMap<(String, Symbol), Limited>,
+}
+
+impl Out {
+    pub fn new(publisher: Publisher, min_interval: Duration) -> Self {
+        Out {
+            publisher,
+            heartbeat: Heartbeat::new(SERVICE, env!("CARGO_PKG_VERSION")),
+            counters: Counters::default(),
+            min_interval,
+            limited: HashMap::new(),
+        }
+    }
+
+    async fn send<M: Message>(&mut self, msg: &M) -> bool {
+        match self.publisher.publish(msg).await {
+            Ok(()) => true,
+            Err(e) => {
+                self.counters.publish_errors += 1;
+                tracing::warn!(error = %e, "publish failed");
+                false
+            }
+        }
+    }
+
+    /// Publishes a book now, or, under the per-symbol rate limit, keeps the
+    /// latest one for [`Out::flush_due`].
+    pub async fn book(&mut self, book: BookSnapshot) {
+        if self.min_interval.is_zero() {
+            return self.publish_book(book).await;
+        }
+        let now = Instant::now();
+        let key = (book.venue.clone(), book.symbol.clone());
+        match self.limited.get_mut(&key) {
+            Some(l) if now.duration_since(l.last) < self.min_interval => {
+                if l.pending.replace(book).is_some() {
+                    self.counters.books_rate_limited += 1;
+                }
+            }
+            _ => {
+                self.limited.insert(
+                    key,
+                    Limited {
+                        last: now,
+                        pending: None,
+                    },
+                );
+                self.publish_book(book).await;
+            }
+        }
+    }
+
+    /// Publishes rate-limited books whose interval has passed.
+    pub async fn flush_due(&mut self) {
+        let now = Instant::now();
+        let mut due = Vec::new();
+        for l in self.limited.values_mut() {
+            if l.pending.is_some() && now.duration_since(l.last) >= self.min_interval {
+                l.last = now;
+                due.extend(l.pending.take());
+            }
+        }
+        for b in due {
+            self.publish_book(b).await;
+        }
+    }
+
+    /// Forgets a symbol's pending book (its state was found wrong).
+    pub fn discard_pending(&mut self, venue: &str, symbol: Option<&Symbol>) {
+        for ((v, s), l) in self.limited.iter_mut() {
+            if v == venue && symbol.is_none_or(|sym| sym == s) {
+                l.pending = None;
+            }
+        }
+    }
+
+    async fn publish_book(&mut self, book: BookSnapshot) {
+        if self.send(&book).await {
+            self.counters.books_published += 1;
+        }
+    }
+
+    pub async fn status(
+        &mut self,
+        venue: &str,
+        symbol: Option<Symbol>,
+        state: FeedState,
+        reason: Option<ResyncReason>,
+        detail: Option<String>,
+    ) {
+        if state == FeedState::Resync {
+            self.counters.resyncs += 1;
+            self.discard_pending(venue, symbol.as_ref());
+        }
+        match state {
+            FeedState::Resync | FeedState::Disconnected => {
+                tracing::warn!(venue, symbol = ?symbol.as_ref().map(|s| s.to_string()), ?state, ?reason, ?detail, "feed status")
+            }
+            _ => {
+                tracing::info!(venue, symbol = ?symbol.as_ref().map(|s| s.to_string()), ?state, ?detail, "feed status")
+            }
+        }
+        let s = FeedStatus {
+            id: new_id(),
+            ts: time::now(),
+            venue: venue.to_owned(),
+            symbol,
+            state,
+            reason,
+            detail,
+        };
+        self.send(&s).await;
+    }
+
+    /// An audit record on `sys.audit.feed`; `payload` is cut to [`AUDIT_PAYLOAD_MAX`].
+    pub async fn audit(
+        &mut self,
+        venue: &str,
+        kind: &str,
+        severity: Severity,
+        message: String,
+        payload: Option<&[u8]>,
+    ) {
+        let payload = payload.map(|p| p[..p.len().min(AUDIT_PAYLOAD_MAX)].to_vec());
+        let e = AuditEvent {
+            id: new_id(),
+            ts: time::now(),
+            service: SERVICE.to_owned(),
+            kind: kind.to_owned(),
+            severity,
+            message,
+            subject: None,
+            detail: serde_json::json!({ "venue": venue }),
+            payload,
+        };
+        self.send(&e).await;
+    }
+
+    pub async fn heartbeat(&mut self) {
+        let state = self
+            .heartbeat
+            .state(self.counters.to_map(), BTreeMap::new());
+        self.send(&state).await;
+    }
+
+    /// Publishes what is pending and waits for every ack.
+    pub async fn flush(&mut self) {
+        let pending: Vec<BookSnapshot> = self
+            .limited
+            .values_mut()
+            .filter_map(|l| l.pending.take())
+            .collect();
+        for b in pending {
+            self.publish_book(b).await;
+        }
+        if let Err(e) = self.publisher.flush().await {
+            self.counters.publish_errors += 1;
+            tracing::warn!(error = %e, "flush failed");
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! The I/O loop around a venue adapter: connect, subscribe, read frames,
+//! hand them to the pure adapter, carry out what it asks (send, publish,
+//! resubscribe, fetch a snapshot), and reconnect with exponential backoff and
+//! jitter when the connection drops or goes stale.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use arb_shared::bus::backoff_policy;
+use arb_shared::model::{BookSnapshot, FeedState, ResyncReason, Severity};
+use arb_shared::time::{self, Timestamp};
+use arb_shared::Symbol;
+use backoff::backoff::Backoff;
+use futures::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use crate::config::Config;
+use crate::error::FrameError;
+use crate::publish::Out;
+
+/// What an adapter asks the loop to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Send a text frame on the market-data connection.
+    Send(String),
+    /// Publish a book.
+    Book(BookSnapshot),
+    /// Publish a status on `md.status.<venue>`.
+    Status {
+        symbol: Option<Symbol>,
+        state: FeedState,
+        reason: Option<ResyncReason>,
+        detail: Option<String>,
+    },
+    /// Send `request` to the venue's request/response endpoint after `delay`;
+    /// the reply comes back through [`Adapter::on_api`] with `key`.
+    Api {
+        key: String,
+        request: String,
+        delay: Duration,
+    },
+    /// An audit record without a raw frame.
+    Audit { kind: String, message: String },
+    /// Drop the connection and start again.
+    Reconnect(String),
+}
+
+impl Action {
+    pub fn status(
+        symbol: Option<Symbol>,
+        state: FeedState,
+        reason: Option<ResyncReason>,
+        detail: Option<String>,
+    ) -> Self {
+        Action::Status {
+            symbol,
+            state,
+            reason,
+            detail,
+        }
+    }
+}
+
+/// A venue's protocol: pure, driven by the loop.
+pub trait Adapter: Send {
+    fn venue(&self) -> &str;
+    /// The market-data endpoint to connect to.
+    fn url(&self) -> String;
+    /// The request/response endpoint, for venues that take snapshots there.
+    fn api_url(&self) -> Option<String> {
+        None
+    }
+    /// A new connection: forget every book and push the subscribe frames.
+    fn on_connect(&mut self, out: &mut Vec<Action>);
+    /// One text frame, received at `received`.
+    fn on_text(
+        &mut self,
+        text: &str,
+        received: Timestamp,
+        out: &mut Vec<Action>,
+    ) -> Result<(), FrameError>;
+    /// The reply to an [`Action::Api`] request.
+    fn on_api(
+        &mut self,
+        _key: &str,
+        _reply: Result<String, String>,
+        _received: Timestamp,
+        _out: &mut Vec<Action>,
+    ) {
+    }
+}
+
+type ApiReply = (u64, String, Result<String, String>);
+
+/// Runs `adapter` until `shutdown` resolves.
+pub async fn run_ws<A: Adapter>(
+    mut adapter: A,
+    cfg: &Config,
+    out: &mut Out,
+    mut shutdown: Pin<&mut impl Future<Output = ()>>,
+) {
+    let venue = adapter.venue().to_owned();
+    let mut policy = backoff_policy(cfg.reconnect_initial, cfg.reconnect_max);
+    let (api_tx, mut api_rx) = mpsc::channel::<ApiReply>(64);
+    let mut epoch = 0u64;
+    let mut heartbeat = tokio::time::interval(cfg.heartbeat_interval);
+    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let flush_every = if cfg.min_interval.is_zero() {
+        Duration::from_secs(3600)
+    } else {
+        cfg.min_interval
+    };
+    let mut flush_tick = tokio::time::interval(flush_every);
+    flush_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+
+    'outer: loop {
+        let url = adapter.url();
+        tracing::info!(%venue, %url, "connecting");
+        let attempt = tokio::select! {
+            _ = &mut shutdown => break 'outer,
+            r = tokio::time::timeout(cfg.connect_timeout, tokio_tungstenite::connect_async(url.as_str())) => r,
+        };
+        let ws = match attempt {
+            Ok(Ok((ws, _))) => ws,
+            Ok(Err(e)) => {
+                let reason = format!("connect failed: {e}");
+                if fail_and_wait(&venue, out, &mut policy, reason, &mut shutdown).await {
+                    break 'outer;
+                }
+                continue;
+            }
+            Err(_) => {
+                let reason = "connect timed out".to_owned();
+                if fail_and_wait(&venue, out, &mut policy, reason, &mut shutdown).await {
+                    break 'outer;
+                }
+                continue;
+            }
+        };
+        epoch += 1;
+        out.status(&venue, None, FeedState::Connected, None, Some(url.clone())).await;
+        let (mut sink, mut stream) = ws.split();
+        let mut actions = Vec::new();
+        adapter.on_connect(&mut actions);
+        let mut last_frame = Instant::now();
+        let mut healthy = false;
+
+        let reason: String = 'conn: loop {
+            for action in actions.drain(..) {
+                match action {
+                    Action::Send(text) => {
+                        if let Err(e) = sink.send(WsMessage::text(text)).await {
+                            break 'conn format!("send failed: {e}");
+                        }
+                    }
+                    Action::Book(b) => out.book(b).await,
+                    Action::Status { symbol, state, reason, detail } => {
+                        out.status(&venue, symbol, state, reason, detail).await
+                    }
+                    Action::Api { key, request, delay } => {
+                        spawn_api(adapter.api_url(), epoch, key, request, delay, cfg.connect_timeout, api_tx.clone());
+                    }
+                    Action::Audit { kind, message } => {
+                        out.audit(&venue, &kind, Severity::Warn, message, None).await
+                    }
+                    Action::Reconnect(r) => break 'conn r,
+                }
+            }
+            let stale_at = last_frame + cfg.stale_timeout;
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => {
+                    let _ = sink.send(WsMessage::Close(None)).await;
+                    break 'outer;
+                }
+                msg = stream.next() => {
+                    let msg = match msg {
+                        None => break 'conn "connection closed".into(),
+                        Some(Err(e)) => break 'conn format!("read failed: {e}"),
+                        Some(Ok(m)) => m,
+                    };
+                    last_frame = Instant::now();
+                    out.counters.frames += 1;
+                    match msg {
+                        WsMessage::Text(t) => {
+                            let received = time::now();
+                            match adapter.on_text(t.as_str(), received, &mut actions) {
+                                Ok(()) => {
+                                    if !healthy {
+                                        healthy = true;
+                                        policy.reset();
+                                    }
+                                }
+                                Err(e) => report_bad_frame(&venue, out, &e, t.as_bytes()).await,
+                            }
+                        }
+                        WsMessage::Binary(b) => {
+                            report_bad_frame(&venue, out, &FrameError::Binary(b.len()), &b).await
+                        }
+                        // tungstenite queues the Pong and sends it with the next read or write.
+                        WsMessage::Ping(_) => out.counters.pings += 1,
+                        WsMessage::Pong(_) | WsMessage::Frame(_) => {}
+                        WsMessage::Close(f) => break 'conn format!("closed by the venue: {f:?}"),
+                    }
+                }
+                Some((ep, key, reply)) = api_rx.recv() => {
+                    if ep == epoch {
+                        adapter.on_api(&key, reply, time::now(), &mut actions);
+                    }
+                }
+                _ = tokio::time::sleep_until(stale_at) => {
+                    out.counters.stale += 1;
+                    let detail = format!("no frame for {:?}", cfg.stale_timeout);
+                    out.status(&venue, None, FeedState::Resync, Some(ResyncReason::Stale), Some(detail)).await;
+                    break 'conn "stale".into();
+                }
+                _ = heartbeat.tick() => out.heartbeat().await,
+                _ = flush_tick.tick() => out.flush_due().await,
+            }
+        };
+        drop(sink);
+        drop(stream);
+        out.counters.reconnects += 1;
+        let wait = policy.next_backoff().unwrap_or(cfg.reconnect_max);
+        out.status(
+            &venue,
+            None,
+            FeedState::Disconnected,
+            None,
+            Some(format!("{reason}; reconnecting in {wait:?}")),
+        )
+        .await;
+        tokio::select! {
+            _ = &mut shutdown => break 'outer,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+    out.status(&venue, None, FeedState::Disconnected, None, Some("shutdown".into())).await;
+}
+
+async fn fail_and_wait(
+    venue: &str,
+    out: &mut Out,
+    policy: &mut backoff::ExponentialBackoff,
+    reason: String,
+    shutdown: &mut Pin<&mut impl Future<Output = ()>>,
+) -> bool {
+    out.counters.connect_failures += 1;
+    let wait = policy.next_backoff().unwrap_or(Duration::from_secs(30));
+    out.status(
+        venue,
+        None,
+        FeedState::Disconnected,
+        None,
+        Some(format!("{reason}; retrying in {wait:?}")),
+    )
+    .await;
+    tokio::select! {
+        _ = shutdown.as_mut() => true,
+        _ = tokio::time::sleep(wait) => false,
+    }
+}
+
+async fn report_bad_frame(venue: &str, out: &mut Out, e: &FrameError, raw: &[u8]) {
+    match e {
+        FrameError::Unknown(_) => out.counters.unknown_frames += 1,
+        _ => out.counters.garbage_frames += 1,
+    }
+    let shown = String::from_utf8_lossy(&raw[..raw.len().min(200)]).into_owned();
+    tracing::warn!(venue, error = %e, frame = %shown, "frame skipped");
+    out.audit(venue, e.audit_kind(), Severity::Warn, e.to_string(), Some(raw))
+        .await;
+}
+
+/// One request on a short-lived connection to the request/response endpoint.
+fn spawn_api(
+    url: Option<String>,
+    epoch: u64,
+    key: String,
+    request: String,
+    delay: Duration,
+    timeout: Duration,
+    tx: mpsc::Sender<ApiReply>,
+) {
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        let reply = match url {
+            None => Err("this venue has no request endpoint".to_owned()),
+            Some(url) => tokio::time::timeout(timeout * 2, api_request(&url, request))
+                .await
+                .unwrap_or_else(|_| Err("request timed out".to_owned())),
+        };
+        let _ = tx.send((epoch, key, reply)).await;
+    });
+}
+
+async fn api_request(url: &str, request: String) -> Result<String, String> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .map_err(|e| format!("connect to {url} failed: {e}"))?;
+    ws.send(WsMessage::text(request))
+        .await
+        .map_err(|e| format!("send failed: {e}"))?;
+    let reply = loop {
+        match ws.next().await {
+            None => return Err("connection closed before the reply".to_owned()),
+            Some(Err(e)) => return Err(format!("read failed: {e}")),
+            Some(Ok(WsMessage::Text(t))) => break t.as_str().to_owned(),
+            Some(Ok(WsMessage::Close(_))) => {
+                return Err("connection closed before the reply".to_owned());
+            }
+            Some(Ok(_)) => continue,
+        }
+    };
+    let _ = ws.close(None).await;
+    Ok(reply)
+}

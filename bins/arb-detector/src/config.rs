@@ -1,0 +1,313 @@
+//! Command-line options of `arb-detector` (each with an environment variable)
+//! and the plain settings the pure detectors are built from.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use arb_shared::config::{NatsArgs, StreamArgs, parse_duration};
+use rust_decimal::Decimal;
+
+use crate::error::DetectorError;
+
+/// Which detector the process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Strategy {
+    /// Buy on one venue's asks, sell on another venue's bids, same symbol.
+    Cross,
+    /// A cycle of three symbols on one venue, from and back to a start currency.
+    Triangular,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Cross => "cross",
+            Strategy::Triangular => "triangular",
+        }
+    }
+}
+
+/// `venue=rate`, a taker fee as a fraction (`kraken=0.0040`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeeSpec {
+    pub venue: String,
+    pub rate: Decimal,
+}
+
+impl FromStr for FeeSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (venue, rate) = s
+            .split_once('=')
+            .ok_or_else(|| format!("fee {s:?} is not of the form venue=rate"))?;
+        let rate = parse_fee_rate(rate)?;
+        let venue = venue.trim();
+        if venue.is_empty() {
+            return Err(format!("fee {s:?} has no venue"));
+        }
+        Ok(FeeSpec {
+            venue: venue.to_owned(),
+            rate,
+        })
+    }
+}
+
+/// A fee rate as a fraction in `[0, 1)`.
+pub fn parse_fee_rate(s: &str) -> Result<Decimal, String> {
+    let rate = Decimal::from_str(s.trim()).map_err(|e| format!("bad fee rate {s:?}: {e}"))?;
+    if rate.is_sign_negative() || rate >= Decimal::ONE {
+        return Err(format!(
+            "fee rate {s:?} must be a fraction in [0, 1), e.g. 0.0010 for 10 bp"
+        ));
+    }
+    Ok(rate)
+}
+
+fn parse_non_negative_decimal(s: &str) -> Result<Decimal, String> {
+    let d = Decimal::from_str(s.trim()).map_err(|e| format!("bad number {s:?}: {e}"))?;
+    if d.is_sign_negative() {
+        return Err(format!("{s:?} must not be negative"));
+    }
+    Ok(d)
+}
+
+fn parse_positive_decimal(s: &str) -> Result<Decimal, String> {
+    let d = parse_non_negative_decimal(s)?;
+    if d.is_zero() {
+        return Err(format!("{s:?} must be greater than zero"));
+    }
+    Ok(d)
+}
+
+/// Options of `arb-detector`.
+#[derive(clap::Parser, Debug, Clone)]
+#[command(
+    name = "arb-detector",
+    version,
+    about = "Reads order books from NATS and publishes net-of-fee, depth-sized arbitrage opportunities"
+)]
+pub struct Config {
+    /// Which detector to run.
+    #[arg(long, env = "ARB_DETECTOR_STRATEGY", value_enum, default_value = "cross")]
+    pub strategy: Strategy,
+    /// Book subject pattern to read (the subject prefix is added in front).
+    #[arg(long, env = "ARB_DETECTOR_BOOKS", default_value = "md.book.>")]
+    pub books: String,
+    /// A book whose event time is older than this, relative to the newest
+    /// event time seen, is not used.
+    #[arg(long, env = "ARB_DETECTOR_MAX_BOOK_AGE", value_parser = parse_duration, default_value = "5s")]
+    pub max_book_age: Duration,
+    /// Net edge (after taker fees), in basis points, an opportunity must exceed.
+    #[arg(long, env = "ARB_DETECTOR_MIN_NET_EDGE_BPS", value_parser = parse_non_negative_decimal, default_value = "5")]
+    pub min_net_edge_bps: Decimal,
+    /// Largest amount put in, in the quote currency (cross) or the start
+    /// currency (triangular).
+    #[arg(long, env = "ARB_DETECTOR_MAX_NOTIONAL", value_parser = parse_positive_decimal, default_value = "10000")]
+    pub max_notional: Decimal,
+    /// Taker fee of a venue, `venue=rate` as a fraction; repeat or comma-separate.
+    /// Overrides the built-in defaults (kraken 0.0040, binance 0.0010,
+    /// coinbase 0.0120, bybit 0.0010, okx 0.0010).
+    #[arg(long = "fee", env = "ARB_DETECTOR_FEES", value_delimiter = ',')]
+    pub fees: Vec<FeeSpec>,
+    /// Taker fee of a venue with no `--fee` and no built-in default.
+    #[arg(long, env = "ARB_DETECTOR_DEFAULT_FEE", value_parser = parse_fee_rate, default_value = "0.0010")]
+    pub default_fee: Decimal,
+    /// An open episode is re-published (`update`) only when its net edge moves
+    /// by more than this many basis points ...
+    #[arg(long, env = "ARB_DETECTOR_EDGE_TOLERANCE_BPS", value_parser = parse_non_negative_decimal, default_value = "2")]
+    pub edge_tolerance_bps: Decimal,
+    /// ... or its notional by more than this fraction of the last published one.
+    #[arg(long, env = "ARB_DETECTOR_SIZE_TOLERANCE", value_parser = parse_non_negative_decimal, default_value = "0.10")]
+    pub size_tolerance: Decimal,
+    /// Start (and end) currency of triangular cycles; comma-separate several.
+    #[arg(long, env = "ARB_DETECTOR_START_CURRENCY", value_delimiter = ',', default_value = "USD")]
+    pub start_currency: Vec<String>,
+    /// Only use books of these venues (default: every venue).
+    #[arg(long, env = "ARB_DETECTOR_VENUES", value_delimiter = ',')]
+    pub venues: Vec<String>,
+    /// How many levels of each side of a book are walked.
+    #[arg(long, env = "ARB_DETECTOR_DEPTH_LEVELS", default_value = "25", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub depth_levels: u32,
+    /// How often the `sys.state.detector-<strategy>` heartbeat is published.
+    #[arg(long, env = "ARB_DETECTOR_HEARTBEAT_INTERVAL", value_parser = parse_duration, default_value = "5s")]
+    pub heartbeat_interval: Duration,
+    /// Publishes with acks not yet received, at most.
+    #[arg(long, env = "ARB_DETECTOR_MAX_INFLIGHT", default_value = "512")]
+    pub max_inflight: usize,
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    #[command(flatten)]
+    pub streams: StreamArgs,
+}
+
+impl Config {
+    /// The settings of the pure detector.
+    pub fn detector(&self) -> Result<DetectorConfig, DetectorError> {
+        let mut fees = Fees::with_defaults(self.default_fee);
+        for f in &self.fees {
+            fees.set(&f.venue, f.rate);
+        }
+        let start_currencies: Vec<String> = self
+            .start_currency
+            .iter()
+            .map(|c| arb_shared::symbol::normalize_asset(c))
+            .filter(|c| !c.is_empty())
+            .collect();
+        if self.strategy == Strategy::Triangular && start_currencies.is_empty() {
+            return Err(DetectorError::Config(
+                "--start-currency must name a currency".into(),
+            ));
+        }
+        Ok(DetectorConfig {
+            max_book_age: self.max_book_age,
+            min_net_edge_bps: self.min_net_edge_bps,
+            max_notional: self.max_notional,
+            fees,
+            edge_tolerance_bps: self.edge_tolerance_bps,
+            size_tolerance: self.size_tolerance,
+            start_currencies,
+            venues: self.venues.iter().map(|v| v.trim().to_owned()).collect(),
+            depth_levels: self.depth_levels as usize,
+        })
+    }
+}
+
+/// Taker fee per venue, as a fraction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fees {
+    per_venue: HashMap<String, Decimal>,
+    default: Decimal,
+}
+
+impl Fees {
+    /// Base-tier spot taker fees from EXCHANGES.md (2026), and `default` for any other venue.
+    pub fn with_defaults(default: Decimal) -> Self {
+        let per_venue = [
+            ("kraken", Decimal::new(40, 4)),
+            ("binance", Decimal::new(10, 4)),
+            ("coinbase", Decimal::new(120, 4)),
+            ("bybit", Decimal::new(10, 4)),
+            ("okx", Decimal::new(10, 4)),
+        ]
+        .into_iter()
+        .map(|(v, r)| (v.to_owned(), r))
+        .collect();
+        Fees { per_venue, default }
+    }
+
+    /// Every venue at the same rate.
+    pub fn flat(rate: Decimal) -> Self {
+        Fees {
+            per_venue: HashMap::new(),
+            default: rate,
+        }
+    }
+
+    pub fn set(&mut self, venue: &str, rate: Decimal) {
+        self.per_venue.insert(venue.to_owned(), rate);
+    }
+
+    pub fn rate(&self, venue: &str) -> Decimal {
+        self.per_venue.get(venue).copied().unwrap_or(self.default)
+    }
+}
+
+/// What a detector needs to know; no I/O settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectorConfig {
+    pub max_book_age: Duration,
+    pub min_net_edge_bps: Decimal,
+    pub max_notional: Decimal,
+    pub fees: Fees,
+    pub edge_tolerance_bps: Decimal,
+    pub size_tolerance: Decimal,
+    pub start_currencies: Vec<String>,
+    /// Empty: every venue.
+    pub venues: Vec<String>,
+    pub depth_levels: usize,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        DetectorConfig {
+            max_book_age: Duration::from_secs(5),
+            min_net_edge_bps: Decimal::new(5, 0),
+            max_notional: Decimal::new(10_000, 0),
+            fees: Fees::with_defaults(Decimal::new(10, 4)),
+            edge_tolerance_bps: Decimal::new(2, 0),
+            size_tolerance: Decimal::new(10, 2),
+            start_currencies: vec!["USD".into()],
+            venues: Vec::new(),
+            depth_levels: 25,
+        }
+    }
+}
+
+impl DetectorConfig {
+    pub fn venue_allowed(&self, venue: &str) -> bool {
+        self.venues.is_empty() || self.venues.iter().any(|v| v == venue)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn fee_flags_override_defaults_and_others_get_the_default_fee() {
+        let c = Config::try_parse_from([
+            "arb-detector",
+            "--fee",
+            "kraken=0.0026",
+            "--fee",
+            "sim-a=0.002,sim-b=0",
+            "--default-fee",
+            "0.0015",
+        ])
+        .unwrap();
+        let d = c.detector().unwrap();
+        for (venue, want) in [
+            ("kraken", "0.0026"),
+            ("sim-a", "0.002"),
+            ("sim-b", "0"),
+            ("coinbase", "0.0120"),
+            ("binance", "0.0010"),
+            ("sim-c", "0.0015"),
+        ] {
+            assert_eq!(d.fees.rate(venue), Decimal::from_str(want).unwrap(), "{venue}");
+        }
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        for args in [
+            vec!["--fee", "kraken"],
+            vec!["--fee", "kraken=1.5"],
+            vec!["--fee", "kraken=-0.1"],
+            vec!["--max-notional", "0"],
+            vec!["--min-net-edge-bps", "-3"],
+            vec!["--strategy", "diagonal"],
+            vec!["--max-book-age", "soon"],
+        ] {
+            let mut argv = vec!["arb-detector"];
+            argv.extend(args.iter().copied());
+            assert!(Config::try_parse_from(&argv).is_err(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn defaults_are_as_documented() {
+        let c = Config::try_parse_from(["arb-detector"]).unwrap();
+        assert_eq!(c.strategy, Strategy::Cross);
+        assert_eq!(c.books, "md.book.>");
+        let d = c.detector().unwrap();
+        assert_eq!(d.max_book_age, Duration::from_secs(5));
+        assert_eq!(d.min_net_edge_bps, Decimal::new(5, 0));
+        assert_eq!(d.start_currencies, vec!["USD".to_owned()]);
+        assert!(d.venue_allowed("anything"));
+        assert_eq!(d.fees.rate("sim-a"), Decimal::new(10, 4));
+    }
+}

@@ -1,0 +1,262 @@
+//! The NATS boundary around a detector: core-NATS subscriptions on books and
+//! feed states (a detector only needs the latest book, so a missed tick is not
+//! data loss, and core NATS is the shortest hop), decode, detect, stamp the
+//! receive and publish times, publish to JetStream. Bad payloads are counted
+//! and reported on `sys.audit.detector` at a limited rate.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use arb_shared::bus::{Bus, Heartbeat, Publisher};
+use arb_shared::codec;
+use arb_shared::time::{self, Timestamp};
+use arb_shared::{AuditEvent, BookSnapshot, EpisodeState, FeedStatus, Opportunity, Severity, new_id};
+use futures::StreamExt;
+
+use crate::config::Config;
+use crate::{Detector, detector};
+
+/// The service name in `sys.audit.<service>`.
+pub const AUDIT_SERVICE: &str = "detector";
+/// At most this many bytes of a bad payload go into its audit record.
+const AUDIT_PAYLOAD_MAX: usize = 4096;
+
+#[derive(Debug, Default, Clone)]
+struct Counters {
+    books: u64,
+    statuses: u64,
+    bad_payloads: u64,
+    opened: u64,
+    updated: u64,
+    closed: u64,
+    publish_errors: u64,
+    audits: u64,
+    audits_suppressed: u64,
+}
+
+impl Counters {
+    fn map(&self, open_episodes: usize) -> BTreeMap<String, u64> {
+        [
+            ("books", self.books),
+            ("statuses", self.statuses),
+            ("bad_payloads", self.bad_payloads),
+            ("opportunities_open", self.opened),
+            ("opportunities_update", self.updated),
+            ("opportunities_close", self.closed),
+            ("publish_errors", self.publish_errors),
+            ("audits", self.audits),
+            ("audits_suppressed", self.audits_suppressed),
+            ("open_episodes", open_episodes as u64),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+}
+
+/// A token bucket: `burst` audits at once, then one per `every`.
+struct RateLimit {
+    burst: f64,
+    tokens: f64,
+    per_sec: f64,
+    last: Instant,
+}
+
+impl RateLimit {
+    fn new(burst: u32, every: Duration) -> Self {
+        RateLimit {
+            burst: f64::from(burst),
+            tokens: f64::from(burst),
+            per_sec: 1.0 / every.as_secs_f64().max(1e-3),
+            last: Instant::now(),
+        }
+    }
+
+    fn allow(&mut self) -> bool {
+        let now = Instant::now();
+        let dt = now.duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + dt * self.per_sec).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+struct Runner {
+    strategy: &'static str,
+    detector: Box<dyn Detector>,
+    publisher: Publisher,
+    counters: Counters,
+    audit_limit: RateLimit,
+    suppressed_since_last: u64,
+}
+
+impl Runner {
+    async fn on_book(&mut self, msg: async_nats::Message) {
+        let received = time::now();
+        match codec::decode::<BookSnapshot>(msg.headers.as_ref(), &msg.payload) {
+            Ok(book) => {
+                self.counters.books += 1;
+                let out = self.detector.on_book(&book);
+                self.publish(out, received).await;
+            }
+            Err(e) => self.bad_payload(&msg, &e.to_string()).await,
+        }
+    }
+
+    async fn on_status(&mut self, msg: async_nats::Message) {
+        let received = time::now();
+        match codec::decode::<FeedStatus>(msg.headers.as_ref(), &msg.payload) {
+            Ok(status) => {
+                self.counters.statuses += 1;
+                let out = self.detector.on_status(&status);
+                self.publish(out, received).await;
+            }
+            Err(e) => self.bad_payload(&msg, &e.to_string()).await,
+        }
+    }
+
+    async fn publish(&mut self, out: Vec<Opportunity>, received: Timestamp) {
+        for mut opp in out {
+            opp.received_ts = Some(received);
+            opp.published_ts = Some(time::now());
+            match self.publisher.publish(&opp).await {
+                Ok(()) => match opp.state {
+                    EpisodeState::Open => self.counters.opened += 1,
+                    EpisodeState::Update => self.counters.updated += 1,
+                    EpisodeState::Close => self.counters.closed += 1,
+                },
+                Err(e) => {
+                    self.counters.publish_errors += 1;
+                    tracing::warn!(key = %opp.key, state = opp.state.as_str(), error = %e, "cannot publish opportunity");
+                }
+            }
+        }
+    }
+
+    async fn bad_payload(&mut self, msg: &async_nats::Message, reason: &str) {
+        self.counters.bad_payloads += 1;
+        if !self.audit_limit.allow() {
+            self.counters.audits_suppressed += 1;
+            self.suppressed_since_last += 1;
+            tracing::debug!(subject = %msg.subject, %reason, "bad payload (audit suppressed)");
+            return;
+        }
+        tracing::warn!(subject = %msg.subject, %reason, "bad payload, skipped");
+        let payload = msg.payload[..msg.payload.len().min(AUDIT_PAYLOAD_MAX)].to_vec();
+        let event = AuditEvent {
+            id: new_id(),
+            ts: time::now(),
+            service: AUDIT_SERVICE.to_owned(),
+            kind: "bad_payload".to_owned(),
+            severity: Severity::Warn,
+            message: format!("cannot decode message on {}: {reason}", msg.subject),
+            subject: Some(msg.subject.to_string()),
+            detail: serde_json::json!({
+                "strategy": self.strategy,
+                "headers": codec::header_strings(msg.headers.as_ref()),
+                "payload_len": msg.payload.len(),
+                "suppressed_since_last": self.suppressed_since_last,
+                "bad_payloads_total": self.counters.bad_payloads,
+            }),
+            payload: Some(payload),
+        };
+        self.suppressed_since_last = 0;
+        match self.publisher.publish(&event).await {
+            Ok(()) => self.counters.audits += 1,
+            Err(e) => {
+                self.counters.publish_errors += 1;
+                tracing::warn!(error = %e, "cannot publish audit event");
+            }
+        }
+    }
+
+    async fn heartbeat(&mut self, hb: &Heartbeat) {
+        let state = hb.state(
+            self.counters.map(self.detector.open_episodes()),
+            BTreeMap::new(),
+        );
+        if let Err(e) = self.publisher.publish(&state).await {
+            self.counters.publish_errors += 1;
+            tracing::warn!(error = %e, "cannot publish heartbeat");
+        }
+    }
+}
+
+pub(crate) async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    tokio::pin!(shutdown);
+    let strategy = config.strategy.as_str();
+    let service = format!("detector-{strategy}");
+    let det = detector(config.strategy, config.detector()?);
+
+    let bus = tokio::select! {
+        _ = &mut shutdown => return Ok(()),
+        bus = Bus::connect(&config.nats, &service, None) => bus.context("failed to connect to NATS")?,
+    };
+    bus.ensure_streams(&config.streams)
+        .await
+        .context("failed to create the JetStream streams")?;
+    let books_subject = bus.subjects.with_prefix(&config.books);
+    let status_subject = bus.subjects.with_prefix("md.status.>");
+    let mut books = bus
+        .client
+        .subscribe(books_subject.clone())
+        .await
+        .with_context(|| format!("failed to subscribe to {books_subject}"))?;
+    let mut statuses = bus
+        .client
+        .subscribe(status_subject.clone())
+        .await
+        .with_context(|| format!("failed to subscribe to {status_subject}"))?;
+    // Make sure the server has the subscriptions before we report ready.
+    bus.client
+        .flush()
+        .await
+        .context("failed to flush the NATS connection")?;
+    tracing::info!(strategy, books = %books_subject, status = %status_subject, "detector running");
+
+    let hb = Heartbeat::new(&service, env!("CARGO_PKG_VERSION"));
+    let mut runner = Runner {
+        strategy,
+        detector: det,
+        publisher: bus.publisher(config.max_inflight),
+        counters: Counters::default(),
+        audit_limit: RateLimit::new(5, Duration::from_secs(1)),
+        suppressed_since_last: 0,
+    };
+    let mut tick = tokio::time::interval(config.heartbeat_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let state_subject = bus.subjects.state(&service)?;
+
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
+            Some(msg) = books.next() => runner.on_book(msg).await,
+            Some(msg) = statuses.next() => runner.on_status(msg).await,
+            _ = tick.tick() => {
+                runner.heartbeat(&hb).await;
+                tracing::debug!(subject = %state_subject, "heartbeat");
+            }
+        }
+    }
+
+    tracing::info!("shutting down: closing open episodes, flushing, draining");
+    let _ = books.unsubscribe().await;
+    let _ = statuses.unsubscribe().await;
+    let closes = runner.detector.close_all();
+    runner.publish(closes, time::now()).await;
+    runner.heartbeat(&hb).await;
+    if let Err(e) = runner.publisher.flush().await {
+        tracing::warn!(error = %e, "some publishes were not acknowledged");
+    }
+    bus.drain().await;
+    tracing::info!(counters = ?runner.counters, "detector stopped");
+    Ok(())
+}

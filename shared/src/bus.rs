@@ -47,7 +47,7 @@ impl Bus {
             .name(service)
             .connection_timeout(Duration::from_secs(5))
             .event_callback(|event| async move {
-                tracing::info!(%event, "NATS connection event");
+                tracing::debug!(%event, "NATS connection event");
             });
         if let (Some(u), Some(p)) = (&args.nats_user, &args.nats_password) {
             opts = opts.user_and_password(u.clone(), p.expose().to_owned());

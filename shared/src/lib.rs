@@ -9,6 +9,8 @@
 pub mod bus;
 pub mod codec;
 pub mod config;
+#[cfg(feature = "db")]
+pub mod db;
 pub mod error;
 pub mod model;
 pub mod sample;

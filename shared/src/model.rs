@@ -22,6 +22,32 @@ pub fn new_id() -> Uuid {
     Uuid::now_v7()
 }
 
+/// A UUIDv7 made from a time and 62 bits of the caller's: the same inputs
+/// give the same id, so a record derived from a message (a dead letter for
+/// stream sequence N) is written once however often the message comes back.
+pub fn id_at(ts: Timestamp, n: u64) -> Uuid {
+    let ms = ts.timestamp_millis().max(0) as u64;
+    let mut b = [0u8; 16];
+    b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    b[6] = 0x70 | ((n >> 60) as u8 & 0x0f);
+    b[7] = (n >> 52) as u8;
+    b[8] = 0x80 | ((n >> 46) as u8 & 0x3f);
+    b[9..16].copy_from_slice(&(n & 0x00ff_ffff_ffff_ffff).to_be_bytes()[1..]);
+    Uuid::from_bytes(b)
+}
+
+/// A stable 64-bit hash (FNV-1a) for [`id_at`] keys.
+pub fn stable_hash(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for b in p.iter().chain(b"\x1f") {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
 /// One price level, written as `[price, qty]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(from = "(Decimal, Decimal)", into = "(Decimal, Decimal)")]

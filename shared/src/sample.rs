@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
-use uuid::Uuid;
 
 use crate::codec::Decoded;
 use crate::model::*;
@@ -14,17 +13,7 @@ fn d(mantissa: i64, scale: u32) -> Decimal {
     Decimal::new(mantissa, scale)
 }
 
-/// A UUIDv7 whose time part is `ts` and whose random part is `n`.
-pub fn id_at(ts: Timestamp, n: u64) -> Uuid {
-    let ms = ts.timestamp_millis().max(0) as u64;
-    let mut b = [0u8; 16];
-    b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
-    b[6] = 0x70 | ((n >> 60) as u8 & 0x0f);
-    b[7] = (n >> 52) as u8;
-    b[8] = 0x80 | ((n >> 46) as u8 & 0x3f);
-    b[9..16].copy_from_slice(&(n & 0x00ff_ffff_ffff_ffff).to_be_bytes()[1..]);
-    Uuid::from_bytes(b)
-}
+pub use crate::model::id_at;
 
 fn sym(s: &str) -> Symbol {
     s.parse().expect("sample symbols are valid")

@@ -1,1 +1,11 @@
-fn main() {}
+//! arb-sink: JetStream → PostgreSQL. See the crate docs of `arb_sink`.
+#![allow(unused_crate_dependencies)] // the binary is a thin shell; the dependencies are the library's
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    arb_shared::telemetry::init("arb-sink");
+    let cfg = arb_sink::SinkConfig::parse();
+    arb_sink::run(cfg, arb_shared::shutdown::signal()).await
+}

@@ -1,0 +1,171 @@
+//! arb-sink: consumes every JetStream stream of the pipeline with a durable
+//! pull consumer and writes it to PostgreSQL in batches, acking only after the
+//! commit. Nothing is lost (no ack before the commit), nothing is duplicated
+//! (the message id is the key, ON CONFLICT DO NOTHING).
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod pipeline;
+pub mod rows;
+pub mod store;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use backoff::backoff::Backoff;
+use tokio::sync::{Mutex, watch};
+
+use arb_shared::bus::{Bus, Heartbeat, backoff_policy};
+use arb_shared::secret::redact_url;
+
+pub use config::SinkConfig;
+use pipeline::{Counters, Ctx};
+
+/// Retries `op` with backoff until it succeeds or `shutdown` flips; returns
+/// `None` on shutdown.
+async fn until_ok<T, E: std::fmt::Display, F, Fut>(
+    what: &str,
+    shutdown: &mut watch::Receiver<bool>,
+    mut op: F,
+) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut policy = backoff_policy(Duration::from_millis(200), Duration::from_secs(10));
+    loop {
+        match op().await {
+            Ok(v) => return Some(v),
+            Err(e) => {
+                let wait = policy.next_backoff().unwrap_or(Duration::from_secs(10));
+                tracing::warn!(error = %e, ?wait, "{what} failed, retrying");
+                tokio::select! {
+                    _ = shutdown.changed() => return None,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Runs the sink until `shutdown` resolves; then finishes the batches in
+/// flight, acks what was committed, and drains the NATS connection.
+pub async fn run(cfg: SinkConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    tokio::pin!(shutdown);
+
+    let bus = tokio::select! {
+        bus = Bus::connect(&cfg.nats, &cfg.service, None) => bus.context("failed to connect to NATS")?,
+        _ = &mut shutdown => return Ok(()),
+    };
+    let pool = store::pool(cfg.database_url.expose(), cfg.db_connections)
+        .with_context(|| format!("bad DATABASE_URL {}", redact_url(cfg.database_url.expose())))?;
+    tracing::info!(nats = %redact_url(&cfg.nats.nats_url), db = %redact_url(cfg.database_url.expose()),
+        durable = %cfg.durable, batch_size = cfg.batch_size, batch_max_age = ?cfg.batch_max_age, "arb-sink starting");
+
+    let ctx = Arc::new(Ctx {
+        bus: bus.clone(),
+        pool: pool.clone(),
+        cfg: cfg.clone(),
+        counters: Counters::default(),
+        partitions: Mutex::new(store::Partitions::default()),
+    });
+
+    let setup = async {
+        let mut rx = stop_rx.clone();
+        until_ok("creating streams", &mut rx, || {
+            bus.ensure_streams(&cfg.streams)
+        })
+        .await?;
+        if cfg.migrate {
+            until_ok("migrating the database", &mut rx, || {
+                arb_shared::db::migrate(&pool)
+            })
+            .await?;
+            tracing::info!("database schema is current");
+        }
+        until_ok("creating market_snapshots partitions", &mut rx, || async {
+            let today = chrono::Utc::now().date_naive();
+            ctx.partitions
+                .lock()
+                .await
+                .ensure_ahead(&pool, today, cfg.partitions_ahead)
+                .await
+        })
+        .await
+    };
+    let ready = tokio::select! {
+        r = setup => r.is_some(),
+        _ = &mut shutdown => false,
+    };
+    if !ready {
+        bus.drain().await;
+        return Ok(());
+    }
+
+    let mut tasks = Vec::new();
+    for kind in cfg.stream_kinds.iter().copied() {
+        tasks.push(tokio::spawn(pipeline::run_stream(
+            ctx.clone(),
+            kind,
+            stop_rx.clone(),
+        )));
+    }
+    let heartbeat = tokio::spawn(heartbeat_loop(ctx.clone(), stop_rx.clone()));
+
+    shutdown.await;
+    tracing::info!("stopping: finishing the batches in flight");
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let _ = heartbeat.await;
+    let _ = stop_rx.changed().await;
+    bus.drain().await;
+    pool.close().await;
+    tracing::info!(counters = ?ctx.counters.snapshot(), "arb-sink stopped");
+    Ok(())
+}
+
+/// Publishes `sys.state.<service>` with rows per table, batches, errors and
+/// consumer lag; keeps partitions created ahead as days pass.
+async fn heartbeat_loop(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
+    let beat = Heartbeat::new(&ctx.cfg.service, env!("CARGO_PKG_VERSION"));
+    let mut publisher = ctx.bus.publisher(16);
+    let mut tick = tokio::time::interval(ctx.cfg.heartbeat_interval);
+    loop {
+        let last = tokio::select! {
+            _ = tick.tick() => false,
+            _ = stop.changed() => true,
+        };
+        let mut lag = std::collections::BTreeMap::new();
+        for kind in &ctx.cfg.stream_kinds {
+            let name = ctx.bus.subjects.stream_name(*kind);
+            if let Ok(stream) = ctx.bus.js.get_stream(&name).await
+                && let Ok(info) = stream.consumer_info(&ctx.cfg.durable).await
+            {
+                lag.insert(name, info.num_pending + info.num_ack_pending as u64);
+            }
+        }
+        let state = beat.state(ctx.counters.snapshot(), lag);
+        if let Err(e) = publisher.publish(&state).await {
+            tracing::warn!(error = %e, "heartbeat not published");
+        }
+        let _ = publisher.flush().await;
+        if last {
+            return;
+        }
+        let today = chrono::Utc::now().date_naive();
+        if let Err(e) = ctx
+            .partitions
+            .lock()
+            .await
+            .ensure_ahead(&ctx.pool, today, ctx.cfg.partitions_ahead)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot create partitions ahead");
+        }
+    }
+}

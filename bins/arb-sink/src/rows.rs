@@ -1,0 +1,561 @@
+//! Pure mapping of decoded messages to table rows in PostgreSQL's binary COPY
+//! format: which table each message type lands in, its column order, and the
+//! encoding of each value (via `postgres-types`).
+
+use bytes::{BufMut, Bytes, BytesMut};
+use postgres_types::{IsNull, Json, ToSql, Type};
+use rust_decimal::Decimal;
+use serde_json::json;
+
+use arb_shared::codec::Decoded;
+use arb_shared::model::*;
+use arb_shared::time::Timestamp;
+
+/// The tables the sink writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    MarketSnapshots,
+    Opportunities,
+    Orders,
+    Trades,
+    PnlEvents,
+    PortfolioSnapshots,
+    AuditEvents,
+    RuntimeStateSnapshots,
+}
+
+impl Table {
+    pub const ALL: [Table; 8] = [
+        Table::MarketSnapshots,
+        Table::Opportunities,
+        Table::Orders,
+        Table::Trades,
+        Table::PnlEvents,
+        Table::PortfolioSnapshots,
+        Table::AuditEvents,
+        Table::RuntimeStateSnapshots,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::MarketSnapshots => "market_snapshots",
+            Table::Opportunities => "opportunities",
+            Table::Orders => "orders",
+            Table::Trades => "trades",
+            Table::PnlEvents => "pnl_events",
+            Table::PortfolioSnapshots => "portfolio_snapshots",
+            Table::AuditEvents => "audit_events",
+            Table::RuntimeStateSnapshots => "runtime_state_snapshots",
+        }
+    }
+
+    /// The columns written, in COPY order.
+    pub fn columns(self) -> &'static [&'static str] {
+        match self {
+            Table::MarketSnapshots => &[
+                "id",
+                "ts",
+                "received_ts",
+                "venue",
+                "symbol",
+                "sequence",
+                "checksum",
+                "best_bid",
+                "best_ask",
+                "bid_prices",
+                "bid_sizes",
+                "ask_prices",
+                "ask_sizes",
+            ],
+            Table::Opportunities => &[
+                "id",
+                "episode_id",
+                "kind",
+                "key",
+                "state",
+                "book_ts",
+                "received_ts",
+                "published_ts",
+                "currency",
+                "notional",
+                "gross_edge_bps",
+                "net_edge_bps",
+                "expected_profit",
+                "peak_edge_bps",
+                "opened_ts",
+                "duration_ms",
+                "legs",
+            ],
+            Table::Orders => &[
+                "id",
+                "ts",
+                "order_id",
+                "venue_order_id",
+                "trade_id",
+                "opportunity_id",
+                "strategy",
+                "venue",
+                "symbol",
+                "side",
+                "order_type",
+                "status",
+                "price",
+                "qty",
+                "filled_qty",
+                "avg_fill_price",
+                "fee",
+                "fee_currency",
+                "reason",
+            ],
+            Table::Trades => &[
+                "id",
+                "ts",
+                "opportunity_id",
+                "strategy",
+                "status",
+                "currency",
+                "notional",
+                "fees",
+                "realized_pnl",
+                "expected_profit",
+                "legs",
+            ],
+            Table::PnlEvents => &[
+                "id",
+                "ts",
+                "strategy",
+                "trade_id",
+                "currency",
+                "realized",
+                "unrealized",
+                "fees",
+                "cumulative_realized",
+            ],
+            Table::PortfolioSnapshots => &[
+                "id",
+                "ts",
+                "venue",
+                "balances",
+                "valuation_currency",
+                "total_value",
+            ],
+            Table::AuditEvents => &[
+                "id", "ts", "service", "kind", "severity", "message", "subject", "detail",
+                "payload",
+            ],
+            Table::RuntimeStateSnapshots => &[
+                "id",
+                "ts",
+                "service",
+                "instance",
+                "version",
+                "started_at",
+                "uptime_secs",
+                "counters",
+                "lag",
+                "detail",
+            ],
+        }
+    }
+
+    /// The primary key, for `ON CONFLICT`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Table::MarketSnapshots => "id, ts",
+            _ => "id",
+        }
+    }
+
+    /// Where a message type is stored.
+    pub fn of(msg: &Decoded) -> Table {
+        match msg {
+            Decoded::Book(_) => Table::MarketSnapshots,
+            Decoded::Opportunity(_) => Table::Opportunities,
+            Decoded::Order(_) => Table::Orders,
+            Decoded::Trade(_) => Table::Trades,
+            Decoded::Pnl(_) => Table::PnlEvents,
+            Decoded::Portfolio(_) => Table::PortfolioSnapshots,
+            Decoded::Status(_) | Decoded::Audit(_) | Decoded::DeadLetter(_) => Table::AuditEvents,
+            Decoded::State(_) => Table::RuntimeStateSnapshots,
+        }
+    }
+
+    pub fn column_list(self) -> String {
+        self.columns().join(", ")
+    }
+}
+
+/// A value that cannot be stored (it does not fit its column).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode {column} of {table}: {message}")]
+pub struct EncodeError {
+    pub table: &'static str,
+    pub column: &'static str,
+    pub message: String,
+}
+
+const COPY_SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
+
+/// Rows of one table in PostgreSQL's binary COPY format.
+pub struct CopyRows {
+    table: Table,
+    buf: BytesMut,
+    rows: usize,
+    col: usize,
+}
+
+impl CopyRows {
+    pub fn new(table: Table) -> Self {
+        let mut buf = BytesMut::with_capacity(64 * 1024);
+        buf.put_slice(COPY_SIGNATURE);
+        buf.put_i32(0); // flags
+        buf.put_i32(0); // header extension length
+        CopyRows {
+            table,
+            buf,
+            rows: 0,
+            col: 0,
+        }
+    }
+
+    pub fn table(&self) -> Table {
+        self.table
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    fn field<T: ToSql>(&mut self, ty: &Type, value: &T) -> Result<(), EncodeError> {
+        let columns = self.table.columns();
+        let column = columns.get(self.col).copied().unwrap_or("?");
+        self.col += 1;
+        let at = self.buf.len();
+        self.buf.put_i32(0);
+        let is_null = value.to_sql(ty, &mut self.buf).map_err(|e| EncodeError {
+            table: self.table.name(),
+            column,
+            message: e.to_string(),
+        })?;
+        let len = match is_null {
+            IsNull::Yes => {
+                self.buf.truncate(at + 4);
+                -1
+            }
+            IsNull::No => i32::try_from(self.buf.len() - at - 4).map_err(|_| EncodeError {
+                table: self.table.name(),
+                column,
+                message: "value over 2 GiB".into(),
+            })?,
+        };
+        self.buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
+        Ok(())
+    }
+
+    /// Appends the row of `msg`, which must belong to this table. On error
+    /// nothing of the row is kept.
+    pub fn push(&mut self, msg: &Decoded, subject: &str) -> Result<(), EncodeError> {
+        let start = self.buf.len();
+        let ncols = self.table.columns().len();
+        self.buf.put_i16(ncols as i16);
+        self.col = 0;
+        let result = self.encode(msg, subject);
+        match result {
+            Ok(()) if self.col == ncols => {
+                self.rows += 1;
+                Ok(())
+            }
+            Ok(()) => {
+                self.buf.truncate(start);
+                Err(EncodeError {
+                    table: self.table.name(),
+                    column: "-",
+                    message: format!("message of type {} does not belong here", msg.schema()),
+                })
+            }
+            Err(e) => {
+                self.buf.truncate(start);
+                Err(e)
+            }
+        }
+    }
+
+    fn uuid(&mut self, v: &uuid::Uuid) -> Result<(), EncodeError> {
+        self.field(&Type::UUID, v)
+    }
+    fn opt_uuid(&mut self, v: &Option<uuid::Uuid>) -> Result<(), EncodeError> {
+        self.field(&Type::UUID, v)
+    }
+    fn ts(&mut self, v: &Timestamp) -> Result<(), EncodeError> {
+        self.field(&Type::TIMESTAMPTZ, v)
+    }
+    fn opt_ts(&mut self, v: &Option<Timestamp>) -> Result<(), EncodeError> {
+        self.field(&Type::TIMESTAMPTZ, v)
+    }
+    fn text(&mut self, v: &str) -> Result<(), EncodeError> {
+        self.field(&Type::TEXT, &v)
+    }
+    fn opt_text(&mut self, v: Option<&str>) -> Result<(), EncodeError> {
+        self.field(&Type::TEXT, &v)
+    }
+    fn num(&mut self, v: &Decimal) -> Result<(), EncodeError> {
+        self.field(&Type::NUMERIC, v)
+    }
+    fn opt_num(&mut self, v: &Option<Decimal>) -> Result<(), EncodeError> {
+        self.field(&Type::NUMERIC, v)
+    }
+    fn nums(&mut self, v: &[Decimal]) -> Result<(), EncodeError> {
+        self.field(&Type::NUMERIC_ARRAY, &v)
+    }
+    fn int8(&mut self, v: Option<i64>) -> Result<(), EncodeError> {
+        self.field(&Type::INT8, &v)
+    }
+    fn json<T: serde::Serialize + std::fmt::Debug>(&mut self, v: &T) -> Result<(), EncodeError> {
+        self.field(&Type::JSONB, &Json(v))
+    }
+
+    fn int8_from_u64(&mut self, column: &'static str, v: Option<u64>) -> Result<(), EncodeError> {
+        let v = v.map(i64::try_from).transpose().map_err(|_| EncodeError {
+            table: self.table.name(),
+            column,
+            message: "above 2^63".into(),
+        })?;
+        self.int8(v)
+    }
+
+    fn encode(&mut self, msg: &Decoded, subject: &str) -> Result<(), EncodeError> {
+        match msg {
+            Decoded::Book(b) => {
+                self.uuid(&b.id)?;
+                self.ts(&arb_shared::Message::event_time(b))?;
+                self.ts(&b.received_ts)?;
+                self.text(&b.venue)?;
+                self.text(&b.symbol.to_string())?;
+                self.int8_from_u64("sequence", b.sequence)?;
+                self.text(match b.checksum {
+                    ChecksumStatus::Verified => "verified",
+                    ChecksumStatus::NotProvided => "not_provided",
+                })?;
+                self.opt_num(&b.best_bid().map(|l| l.price))?;
+                self.opt_num(&b.best_ask().map(|l| l.price))?;
+                let (bp, bs): (Vec<Decimal>, Vec<Decimal>) = b.bids.iter().map(|l| (l.price, l.qty)).unzip();
+                let (ap, asz): (Vec<Decimal>, Vec<Decimal>) = b.asks.iter().map(|l| (l.price, l.qty)).unzip();
+                self.nums(&bp)?;
+                self.nums(&bs)?;
+                self.nums(&ap)?;
+                self.nums(&asz)
+            }
+            Decoded::Opportunity(o) => {
+                self.uuid(&o.id)?;
+                self.uuid(&o.episode_id)?;
+                self.text(o.kind.as_str())?;
+                self.text(&o.key)?;
+                self.text(o.state.as_str())?;
+                self.ts(&o.book_ts)?;
+                self.opt_ts(&o.received_ts)?;
+                self.opt_ts(&o.published_ts)?;
+                self.text(&o.currency)?;
+                self.num(&o.notional)?;
+                self.num(&o.gross_edge_bps)?;
+                self.num(&o.net_edge_bps)?;
+                self.num(&o.expected_profit)?;
+                self.opt_num(&o.peak_edge_bps)?;
+                self.opt_ts(&o.opened_ts)?;
+                self.int8(o.duration_ms)?;
+                self.json(&o.legs)
+            }
+            Decoded::Order(o) => {
+                self.uuid(&o.id)?;
+                self.ts(&o.ts)?;
+                self.uuid(&o.order_id)?;
+                self.opt_text(o.venue_order_id.as_deref())?;
+                self.opt_uuid(&o.trade_id)?;
+                self.opt_uuid(&o.opportunity_id)?;
+                self.text(&o.strategy)?;
+                self.text(&o.venue)?;
+                self.text(&o.symbol.to_string())?;
+                self.text(o.side.as_str())?;
+                self.text(match o.order_type {
+                    OrderType::Market => "market",
+                    OrderType::Limit => "limit",
+                })?;
+                self.text(o.status.as_str())?;
+                self.opt_num(&o.price)?;
+                self.num(&o.qty)?;
+                self.num(&o.filled_qty)?;
+                self.opt_num(&o.avg_fill_price)?;
+                self.num(&o.fee)?;
+                self.opt_text(o.fee_currency.as_deref())?;
+                self.opt_text(o.reason.as_deref())
+            }
+            Decoded::Trade(t) => {
+                self.uuid(&t.id)?;
+                self.ts(&t.ts)?;
+                self.opt_uuid(&t.opportunity_id)?;
+                self.text(&t.strategy)?;
+                self.text(t.status.as_str())?;
+                self.text(&t.currency)?;
+                self.num(&t.notional)?;
+                self.num(&t.fees)?;
+                self.num(&t.realized_pnl)?;
+                self.opt_num(&t.expected_profit)?;
+                self.json(&t.legs)
+            }
+            Decoded::Pnl(p) => {
+                self.uuid(&p.id)?;
+                self.ts(&p.ts)?;
+                self.text(&p.strategy)?;
+                self.opt_uuid(&p.trade_id)?;
+                self.text(&p.currency)?;
+                self.num(&p.realized)?;
+                self.num(&p.unrealized)?;
+                self.num(&p.fees)?;
+                self.num(&p.cumulative_realized)
+            }
+            Decoded::Portfolio(p) => {
+                self.uuid(&p.id)?;
+                self.ts(&p.ts)?;
+                self.text(&p.venue)?;
+                self.json(&p.balances)?;
+                self.opt_text(p.valuation_currency.as_deref())?;
+                self.opt_num(&p.total_value)
+            }
+            Decoded::Audit(a) => self.audit_row(AuditRow {
+                id: a.id,
+                ts: a.ts,
+                service: &a.service,
+                kind: &a.kind,
+                severity: a.severity,
+                message: &a.message,
+                subject: Some(a.subject.as_deref().unwrap_or(subject)),
+                detail: a.detail.clone(),
+                payload: a.payload.as_deref(),
+            }),
+            Decoded::Status(s) => {
+                let severity = match s.state {
+                    FeedState::Resync | FeedState::Disconnected => Severity::Warn,
+                    _ => Severity::Info,
+                };
+                let mut message = format!("{} {:?}", s.venue, s.state).to_lowercase();
+                if let Some(sym) = &s.symbol {
+                    message.push_str(&format!(" {sym}"));
+                }
+                if let Some(r) = s.reason {
+                    message.push_str(&format!(" ({r:?})").to_lowercase());
+                }
+                self.audit_row(AuditRow {
+                    id: s.id,
+                    ts: s.ts,
+                    service: "feed",
+                    kind: "feed_status",
+                    severity,
+                    message: &message,
+                    subject: Some(subject),
+                    detail: serde_json::to_value(s).unwrap_or_default(),
+                    payload: None,
+                })
+            }
+            Decoded::DeadLetter(d) => self.audit_row(AuditRow {
+                id: d.id,
+                ts: d.ts,
+                service: &d.service,
+                kind: "dead_letter",
+                severity: Severity::Error,
+                message: &d.reason,
+                subject: Some(&d.subject),
+                detail: json!({"headers": d.headers, "stream": d.stream, "stream_seq": d.stream_seq}),
+                payload: Some(&d.payload),
+            }),
+            Decoded::State(s) => {
+                self.uuid(&s.id)?;
+                self.ts(&s.ts)?;
+                self.text(&s.service)?;
+                self.text(&s.instance)?;
+                self.text(&s.version)?;
+                self.ts(&s.started_at)?;
+                self.int8_from_u64("uptime_secs", Some(s.uptime_secs))?;
+                self.json(&s.counters)?;
+                self.json(&s.lag)?;
+                self.json(&s.detail)
+            }
+        }
+    }
+
+    fn audit_row(&mut self, r: AuditRow<'_>) -> Result<(), EncodeError> {
+        self.uuid(&r.id)?;
+        self.ts(&r.ts)?;
+        self.text(r.service)?;
+        self.text(r.kind)?;
+        self.text(r.severity.as_str())?;
+        self.text(r.message)?;
+        self.opt_text(r.subject)?;
+        self.json(&r.detail)?;
+        self.field(&Type::BYTEA, &r.payload)
+    }
+
+    /// The COPY stream: header, rows, trailer.
+    pub fn finish(mut self) -> Bytes {
+        self.buf.put_i16(-1);
+        self.buf.freeze()
+    }
+}
+
+struct AuditRow<'a> {
+    id: uuid::Uuid,
+    ts: Timestamp,
+    service: &'a str,
+    kind: &'a str,
+    severity: Severity,
+    message: &'a str,
+    subject: Option<&'a str>,
+    detail: serde_json::Value,
+    payload: Option<&'a [u8]>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arb_shared::sample;
+    use arb_shared::time::from_nanos;
+
+    #[test]
+    fn every_message_type_has_a_table_and_encodes_every_column() {
+        let ts = from_nanos(1_763_900_000_000_000_000);
+        for n in 0..12 {
+            let msg = sample::mixed(n, ts);
+            let table = Table::of(&msg);
+            let mut rows = CopyRows::new(table);
+            rows.push(&msg, "x.y")
+                .unwrap_or_else(|e| panic!("{}: {e}", msg.schema()));
+            assert_eq!(rows.len(), 1);
+            let bytes = rows.finish();
+            assert!(bytes.starts_with(COPY_SIGNATURE));
+            assert_eq!(&bytes[bytes.len() - 2..], &[0xff, 0xff], "trailer");
+            let ncols = i16::from_be_bytes([bytes[19], bytes[20]]);
+            assert_eq!(ncols as usize, table.columns().len(), "{}", table.name());
+        }
+    }
+
+    #[test]
+    fn a_row_that_does_not_fit_leaves_nothing_behind() {
+        let ts = from_nanos(0);
+        let mut rows = CopyRows::new(Table::Orders);
+        let before = rows.buf.len();
+        let book = sample::mixed(0, ts);
+        assert!(
+            rows.push(&book, "md.book.x.BTC-USD").is_err(),
+            "a book is not an order row"
+        );
+        assert_eq!(rows.buf.len(), before);
+        let mut b = sample::book(1, "kraken", "BTC/USD", 1, ts);
+        b.sequence = Some(u64::MAX);
+        let mut rows = CopyRows::new(Table::MarketSnapshots);
+        let err = rows.push(&Decoded::Book(b), "s").unwrap_err();
+        assert_eq!(err.column, "sequence");
+        assert!(rows.is_empty());
+    }
+}

@@ -201,8 +201,10 @@ impl BookStore {
 
     /// Event times before this are stale.
     pub fn stale_before(&self) -> Option<Timestamp> {
-        self.newest
-            .map(|n| n.checked_sub_signed(self.max_age).unwrap_or(Timestamp::MIN_UTC))
+        self.newest.map(|n| {
+            n.checked_sub_signed(self.max_age)
+                .unwrap_or(Timestamp::MIN_UTC)
+        })
     }
 
     pub fn is_stale(&self, s: SlotId) -> bool {
@@ -275,7 +277,13 @@ pub(crate) mod tests {
         let a = st.insert(&book("a", "BTC/USD", 100, &[("10", "1")], &[("11", "1")]));
         assert_eq!(a, Insert::Stored { slot: 0, new: true });
         let b = st.insert(&book("a", "BTC/USD", 200, &[("12", "1")], &[("13", "1")]));
-        assert_eq!(b, Insert::Stored { slot: 0, new: false });
+        assert_eq!(
+            b,
+            Insert::Stored {
+                slot: 0,
+                new: false
+            }
+        );
         assert_eq!(
             st.insert(&book("a", "BTC/USD", 150, &[("1", "1")], &[("2", "1")])),
             Insert::OutOfOrder
@@ -299,7 +307,10 @@ pub(crate) mod tests {
         st.insert(&book("a", "BTC/USD", 1500, &[("10", "1")], &[("11", "1")]));
         assert!(st.usable(0));
         // Venue-wide resync blocks until the next book of each symbol.
-        assert_eq!(st.apply_status(&status("a", None, FeedState::Resync)), vec![0]);
+        assert_eq!(
+            st.apply_status(&status("a", None, FeedState::Resync)),
+            vec![0]
+        );
         assert!(!st.usable(0));
         st.insert(&book("a", "BTC/USD", 1600, &[("10", "1")], &[("11", "1")]));
         assert!(st.usable(0));

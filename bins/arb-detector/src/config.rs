@@ -90,7 +90,12 @@ fn parse_positive_decimal(s: &str) -> Result<Decimal, String> {
 )]
 pub struct Config {
     /// Which detector to run.
-    #[arg(long, env = "ARB_DETECTOR_STRATEGY", value_enum, default_value = "cross")]
+    #[arg(
+        long,
+        env = "ARB_DETECTOR_STRATEGY",
+        value_enum,
+        default_value = "cross"
+    )]
     pub strategy: Strategy,
     /// Book subject pattern to read (the subject prefix is added in front).
     #[arg(long, env = "ARB_DETECTOR_BOOKS", default_value = "md.book.>")]
@@ -122,7 +127,12 @@ pub struct Config {
     #[arg(long, env = "ARB_DETECTOR_SIZE_TOLERANCE", value_parser = parse_non_negative_decimal, default_value = "0.10")]
     pub size_tolerance: Decimal,
     /// Start (and end) currency of triangular cycles; comma-separate several.
-    #[arg(long, env = "ARB_DETECTOR_START_CURRENCY", value_delimiter = ',', default_value = "USD")]
+    #[arg(
+        long,
+        env = "ARB_DETECTOR_START_CURRENCY",
+        value_delimiter = ',',
+        default_value = "USD"
+    )]
     pub start_currency: Vec<String>,
     /// Only use books of these venues (default: every venue).
     #[arg(long, env = "ARB_DETECTOR_VENUES", value_delimiter = ',')]
@@ -277,7 +287,11 @@ mod tests {
             ("binance", "0.0010"),
             ("sim-c", "0.0015"),
         ] {
-            assert_eq!(d.fees.rate(venue), Decimal::from_str(want).unwrap(), "{venue}");
+            assert_eq!(
+                d.fees.rate(venue),
+                Decimal::from_str(want).unwrap(),
+                "{venue}"
+            );
         }
     }
 

@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 
 use arb_shared::codec::Message;
-use arb_shared::{BookSnapshot, FeedStatus, Level, Opportunity, OpportunityKind, OpportunityLeg, Side};
+use arb_shared::{
+    BookSnapshot, FeedStatus, Level, Opportunity, OpportunityKind, OpportunityLeg, Side,
+};
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::Detector;
@@ -152,18 +154,14 @@ impl CrossDetector {
 }
 
 /// Evaluates buying on `a` and selling on `b`; `None` unless it clears the threshold.
-fn evaluate(
-    cfg: &DetectorConfig,
-    store: &BookStore,
-    a: SlotId,
-    b: SlotId,
-) -> Option<Evaluation> {
+fn evaluate(cfg: &DetectorConfig, store: &BookStore, a: SlotId, b: SlotId) -> Option<Evaluation> {
     if !store.usable(a) || !store.usable(b) {
         return None;
     }
     let (sa, sb) = (store.slot(a), store.slot(b));
     // Cheap reject before any Decimal work: the best levels must cross.
-    if !(sb.top_bid > sa.top_ask) {
+    // (NaN from an empty side fails the comparison too.)
+    if sb.top_bid.partial_cmp(&sa.top_ask) != Some(std::cmp::Ordering::Greater) {
         return None;
     }
     let (va, vb) = (store.venue_name(sa.venue), store.venue_name(sb.venue));
@@ -226,10 +224,7 @@ impl Detector for CrossDetector {
                         .keys
                         .entry((a, b))
                         .or_insert_with(|| cross_key(&self.store, a, b));
-                    out.extend(
-                        self.episodes
-                            .observe(OpportunityKind::Cross, key, eval, at),
-                    );
+                    out.extend(self.episodes.observe(OpportunityKind::Cross, key, eval, at));
                 }
             }
         }
@@ -281,7 +276,14 @@ mod tests {
         fee_sell: &'static str,
         max_notional: &'static str,
         /// qty, cost, proceeds, net profit, gross bps, net bps
-        want: Option<(&'static str, &'static str, &'static str, &'static str, &'static str, &'static str)>,
+        want: Option<(
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+            &'static str,
+        )>,
     }
 
     #[test]
@@ -405,9 +407,10 @@ mod tests {
     fn detector_reports_legs_and_edges_then_closes() {
         let mut d = CrossDetector::new(cfg());
         // Venue a: ask 100 × 1. Venue b: bid 101 × 1 (fee 0.2 %).
-        assert!(d
-            .on_book(&book("a", "BTC/USD", 0, &[("99", "1")], &[("100", "1")]))
-            .is_empty());
+        assert!(
+            d.on_book(&book("a", "BTC/USD", 0, &[("99", "1")], &[("100", "1")]))
+                .is_empty()
+        );
         let out = d.on_book(&book("b", "BTC/USD", 10, &[("101", "1")], &[("102", "1")]));
         assert_eq!(out.len(), 1, "{out:?}");
         let o = &out[0];
@@ -423,15 +426,28 @@ mod tests {
         assert_eq!(o.gross_edge_bps, dec("100"));
         assert_eq!(o.legs.len(), 2);
         let (buy, sell) = (&o.legs[0], &o.legs[1]);
-        assert_eq!((buy.venue.as_str(), buy.side, buy.qty, buy.vwap), ("a", Side::Buy, dec("1"), dec("100")));
-        assert_eq!((sell.venue.as_str(), sell.side, sell.qty, sell.vwap), ("b", Side::Sell, dec("1"), dec("101")));
+        assert_eq!(
+            (buy.venue.as_str(), buy.side, buy.qty, buy.vwap),
+            ("a", Side::Buy, dec("1"), dec("100"))
+        );
+        assert_eq!(
+            (sell.venue.as_str(), sell.side, sell.qty, sell.vwap),
+            ("b", Side::Sell, dec("1"), dec("101"))
+        );
         assert_eq!((buy.fee_rate, sell.fee_rate), (dec("0.001"), dec("0.002")));
         // Same books again: nothing.
-        assert!(d
-            .on_book(&book("b", "BTC/USD", 20, &[("101", "1")], &[("102", "1")]))
-            .is_empty());
+        assert!(
+            d.on_book(&book("b", "BTC/USD", 20, &[("101", "1")], &[("102", "1")]))
+                .is_empty()
+        );
         // b's bid falls: the episode closes.
-        let out = d.on_book(&book("b", "BTC/USD", 30, &[("100.2", "1")], &[("102", "1")]));
+        let out = d.on_book(&book(
+            "b",
+            "BTC/USD",
+            30,
+            &[("100.2", "1")],
+            &[("102", "1")],
+        ));
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].state, EpisodeState::Close);
         assert_eq!(out[0].episode_id, o.episode_id);
@@ -450,7 +466,13 @@ mod tests {
         // A stale book: a's book is 3 s older than b's (max age 2 s).
         let mut d = CrossDetector::new(cfg());
         d.on_book(&book("a", "BTC/USD", 0, &[("99", "1")], &[("100", "1")]));
-        let out = d.on_book(&book("b", "BTC/USD", 3000, &[("101", "1")], &[("102", "1")]));
+        let out = d.on_book(&book(
+            "b",
+            "BTC/USD",
+            3000,
+            &[("101", "1")],
+            &[("102", "1")],
+        ));
         assert!(out.is_empty(), "stale book used: {out:?}");
 
         // An open episode closes when one of its books goes stale in event time.
@@ -474,9 +496,10 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].state, EpisodeState::Close);
         // a's update alone does not reopen: b is still in resync.
-        assert!(d
-            .on_book(&book("a", "BTC/USD", 10, &[("99", "1")], &[("100", "1")]))
-            .is_empty());
+        assert!(
+            d.on_book(&book("a", "BTC/USD", 10, &[("99", "1")], &[("100", "1")]))
+                .is_empty()
+        );
         // b's fresh book does.
         let out = d.on_book(&book("b", "BTC/USD", 20, &[("101", "1")], &[("102", "1")]));
         assert_eq!(out.len(), 1);
@@ -500,11 +523,15 @@ mod tests {
             out.iter().map(|o| (o.key.as_str(), o.state)).collect();
         assert_eq!(
             states,
-            vec![("BTC-USD_a_b", EpisodeState::Close), ("BTC-USD_b_a", EpisodeState::Open)]
+            vec![
+                ("BTC-USD_a_b", EpisodeState::Close),
+                ("BTC-USD_b_a", EpisodeState::Open)
+            ]
         );
         // Venue c is filtered out.
-        assert!(d
-            .on_book(&book("c", "BTC/USD", 10, &[("200", "1")], &[("201", "1")]))
-            .is_empty());
+        assert!(
+            d.on_book(&book("c", "BTC/USD", 10, &[("200", "1")], &[("201", "1")]))
+                .is_empty()
+        );
     }
 }

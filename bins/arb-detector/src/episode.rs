@@ -148,7 +148,11 @@ impl Episodes {
 
     /// Closes the episodes that use a book older than `stale_before`.
     pub fn close_stale(&mut self, stale_before: Timestamp, at: Timestamp) -> Vec<Opportunity> {
-        if self.open.values().all(|ep| ep.last.oldest_input_ts >= stale_before) {
+        if self
+            .open
+            .values()
+            .all(|ep| ep.last.oldest_input_ts >= stale_before)
+        {
             return Vec::new();
         }
         self.close_where(at, |_, oldest| oldest < stale_before)
@@ -211,13 +215,18 @@ mod tests {
         });
         let k = OpportunityKind::Cross;
         // (ms, evaluation) → expected state, or none.
-        let steps: Vec<(i64, Option<(&str, &str)>, Option<EpisodeState>)> = vec![
+        type Step = (
+            i64,
+            Option<(&'static str, &'static str)>,
+            Option<EpisodeState>,
+        );
+        let steps: Vec<Step> = vec![
             (0, None, None),
             (10, Some(("10", "1000")), Some(EpisodeState::Open)),
-            (20, Some(("10", "1000")), None), // same tick again
+            (20, Some(("10", "1000")), None),   // same tick again
             (30, Some(("11.5", "1050")), None), // 1.5 bp, 5 %: within tolerance
             (40, Some(("12.5", "1000")), Some(EpisodeState::Update)), // 2.5 bp from 10
-            (50, Some(("12", "1099")), None), // 0.5 bp, 9.9 % from the update
+            (50, Some(("12", "1099")), None),   // 0.5 bp, 9.9 % from the update
             (60, Some(("12", "1101")), Some(EpisodeState::Update)), // 10.1 %
             (70, Some(("15", "1101")), Some(EpisodeState::Update)), // peak 15
             (80, Some(("13.5", "1101")), None),
@@ -236,7 +245,11 @@ mod tests {
         let close = got.last().unwrap();
         assert_eq!(close.duration_ms, Some(90));
         assert_eq!(close.peak_edge_bps, Some(dec("15")));
-        assert_eq!(close.net_edge_bps, dec("13.5"), "close carries the last evaluation");
+        assert_eq!(
+            close.net_edge_bps,
+            dec("13.5"),
+            "close carries the last evaluation"
+        );
         assert_eq!(close.book_ts, at_ms(100));
         assert_eq!(eps.open_count(), 0);
 

@@ -12,7 +12,9 @@ use anyhow::Context;
 use arb_shared::bus::{Bus, Heartbeat, Publisher};
 use arb_shared::codec;
 use arb_shared::time::{self, Timestamp};
-use arb_shared::{AuditEvent, BookSnapshot, EpisodeState, FeedStatus, Opportunity, Severity, new_id};
+use arb_shared::{
+    AuditEvent, BookSnapshot, EpisodeState, FeedStatus, Opportunity, Severity, new_id,
+};
 use futures::StreamExt;
 
 use crate::config::Config;

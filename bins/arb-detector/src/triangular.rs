@@ -11,7 +11,9 @@
 use std::collections::HashMap;
 
 use arb_shared::codec::Message;
-use arb_shared::{BookSnapshot, FeedStatus, Level, Opportunity, OpportunityKind, OpportunityLeg, Side};
+use arb_shared::{
+    BookSnapshot, FeedStatus, Level, Opportunity, OpportunityKind, OpportunityLeg, Side,
+};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 
@@ -191,10 +193,7 @@ impl<'a> Walk<'a> {
 /// Steps through the level boundaries of three books, in start-currency
 /// terms, while the marginal cycle rate (after fees) is above one, up to
 /// `max_input` of the start currency. `None` when not even the first unit pays.
-pub fn best_cycle(
-    books: [(&[Level], Dir, Decimal); 3],
-    max_input: Decimal,
-) -> Option<CycleFill> {
+pub fn best_cycle(books: [(&[Level], Dir, Decimal); 3], max_input: Decimal) -> Option<CycleFill> {
     let [a, b, c] = books;
     let mut w = [
         Walk::new(a.0, a.1, Decimal::ONE - a.2),
@@ -301,7 +300,11 @@ impl TriangularDetector {
     fn add_slot(&mut self, slot: SlotId) {
         let (venue, base, quote) = {
             let s = self.store.slot(slot);
-            (s.venue, s.symbol.base().to_owned(), s.symbol.quote().to_owned())
+            (
+                s.venue,
+                s.symbol.base().to_owned(),
+                s.symbol.quote().to_owned(),
+            )
         };
         let fee = self.cfg.fees.rate(self.store.venue_name(venue));
         if self.fee_mult.len() <= slot {
@@ -316,8 +319,12 @@ impl TriangularDetector {
             // inverse pair): keep the first.
             return;
         }
-        g.entry(base.clone()).or_default().insert(quote.clone(), slot);
-        g.entry(quote.clone()).or_default().insert(base.clone(), slot);
+        g.entry(base.clone())
+            .or_default()
+            .insert(quote.clone(), slot);
+        g.entry(quote.clone())
+            .or_default()
+            .insert(base.clone(), slot);
 
         let mut found: Vec<(String, String, String)> = Vec::new();
         for start in &self.cfg.start_currencies {
@@ -392,7 +399,8 @@ impl TriangularDetector {
         }
         // NaN (an empty side) fails this comparison too. The margin keeps
         // f64 rounding from skipping a cycle that just clears the threshold.
-        if !(self.top_rate(cycle) - 1.0 > self.min_edge_f64 - 1e-9) {
+        let headroom = self.top_rate(cycle) - 1.0 - (self.min_edge_f64 - 1e-9);
+        if headroom.is_nan() || headroom <= 0.0 {
             return None;
         }
         self.cycles_priced += 1;
@@ -538,7 +546,10 @@ mod tests {
         assert_eq!(f.output, dec("51"));
         assert_eq!(f.profit(), dec("1"));
         assert_eq!(f.net_edge_bps(), dec("200"));
-        assert_eq!(f.gross_edge_bps([Dir::Buy, Dir::Buy, Dir::Sell]), dec("200"));
+        assert_eq!(
+            f.gross_edge_bps([Dir::Buy, Dir::Buy, Dir::Sell]),
+            dec("200")
+        );
         assert_eq!(
             f.legs.clone().map(|l| (l.base, l.quote)),
             [
@@ -561,7 +572,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(f.net_edge_bps(), dec("169.4306"));
-        assert_eq!(f.gross_edge_bps([Dir::Buy, Dir::Buy, Dir::Sell]), dec("200"));
+        assert_eq!(
+            f.gross_edge_bps([Dir::Buy, Dir::Buy, Dir::Sell]),
+            dec("200")
+        );
         assert_eq!(f.input.round_dp(8), dec("50.05005005"));
         // 10 ETH × 0.999 × 5.1 × 0.999 = 50.898051 out; minus 50.05005005…
         assert_eq!(f.output.round_dp(8), dec("50.898051"));
@@ -614,15 +628,17 @@ mod tests {
         assert_eq!(f.legs[1].limit, dec("0.0505"));
         // Nothing pays: None.
         let eth_btc = lv(&[("0.0515", "100")]);
-        assert!(best_cycle(
-            [
-                (&btc_usd, Dir::Buy, dec("0")),
-                (&eth_btc, Dir::Buy, dec("0")),
-                (&eth_usd, Dir::Sell, dec("0")),
-            ],
-            dec("100000"),
-        )
-        .is_none());
+        assert!(
+            best_cycle(
+                [
+                    (&btc_usd, Dir::Buy, dec("0")),
+                    (&eth_btc, Dir::Buy, dec("0")),
+                    (&eth_usd, Dir::Sell, dec("0")),
+                ],
+                dec("100000"),
+            )
+            .is_none()
+        );
     }
 
     fn cfg() -> DetectorConfig {
@@ -641,33 +657,55 @@ mod tests {
     #[test]
     fn detector_finds_the_triangle_in_the_paying_direction_only() {
         let mut d = TriangularDetector::new(cfg());
-        assert!(d
-            .on_book(&book("v", "BTC/USD", 0, &[("99", "1")], &[("100", "1")]))
-            .is_empty());
-        assert!(d
-            .on_book(&book("v", "ETH/BTC", 0, &[("0.049", "10")], &[("0.05", "10")]))
-            .is_empty());
+        assert!(
+            d.on_book(&book("v", "BTC/USD", 0, &[("99", "1")], &[("100", "1")]))
+                .is_empty()
+        );
+        assert!(
+            d.on_book(&book(
+                "v",
+                "ETH/BTC",
+                0,
+                &[("0.049", "10")],
+                &[("0.05", "10")]
+            ))
+            .is_empty()
+        );
         assert_eq!(d.triangle_count(), 0);
-        let out = d.on_book(&book("v", "ETH/USD", 0, &[("5.1", "100")], &[("5.2", "100")]));
+        let out = d.on_book(&book(
+            "v",
+            "ETH/USD",
+            0,
+            &[("5.1", "100")],
+            &[("5.2", "100")],
+        ));
         assert_eq!(d.triangle_count(), 1);
         assert_eq!(out.len(), 1, "{out:?}");
         let o = &out[0];
-        assert_eq!((o.state, o.kind), (EpisodeState::Open, OpportunityKind::Triangular));
+        assert_eq!(
+            (o.state, o.kind),
+            (EpisodeState::Open, OpportunityKind::Triangular)
+        );
         assert_eq!(o.key, "v_USD-BTC-ETH");
         assert_eq!(o.currency, "USD");
         assert_eq!(o.net_edge_bps, dec("169.4306"));
         assert_eq!(o.gross_edge_bps, dec("200"));
         assert_eq!(o.notional, dec("50.05005005"));
-        let legs: Vec<(&str, Side)> = o
-            .legs
-            .iter()
-            .map(|l| (l.symbol.base(), l.side))
-            .collect();
-        assert_eq!(legs, vec![("BTC", Side::Buy), ("ETH", Side::Buy), ("ETH", Side::Sell)]);
+        let legs: Vec<(&str, Side)> = o.legs.iter().map(|l| (l.symbol.base(), l.side)).collect();
+        assert_eq!(
+            legs,
+            vec![("BTC", Side::Buy), ("ETH", Side::Buy), ("ETH", Side::Sell)]
+        );
         assert_eq!(o.legs[2].vwap, dec("5.1"));
         assert_eq!(o.legs[1].vwap, dec("0.05"));
         // ETH/USD's bid drops to 5.0: the cycle no longer pays and closes.
-        let out = d.on_book(&book("v", "ETH/USD", 10, &[("5.0", "100")], &[("5.2", "100")]));
+        let out = d.on_book(&book(
+            "v",
+            "ETH/USD",
+            10,
+            &[("5.0", "100")],
+            &[("5.2", "100")],
+        ));
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].state, EpisodeState::Close);
         assert_eq!(out[0].episode_id, o.episode_id);
@@ -682,8 +720,20 @@ mod tests {
             ..cfg()
         });
         d.on_book(&book("v", "BTC/USD", 0, &[("100", "1")], &[("101", "1")]));
-        d.on_book(&book("v", "ETH/BTC", 0, &[("0.05", "100")], &[("0.051", "10")]));
-        let out = d.on_book(&book("v", "ETH/USD", 0, &[("4.8", "100")], &[("4.9", "100")]));
+        d.on_book(&book(
+            "v",
+            "ETH/BTC",
+            0,
+            &[("0.05", "100")],
+            &[("0.051", "10")],
+        ));
+        let out = d.on_book(&book(
+            "v",
+            "ETH/USD",
+            0,
+            &[("4.8", "100")],
+            &[("4.9", "100")],
+        ));
         assert_eq!(out.len(), 1, "{out:?}");
         assert_eq!(out[0].key, "v_USD-ETH-BTC");
         let sides: Vec<Side> = out[0].legs.iter().map(|l| l.side).collect();
@@ -713,7 +763,11 @@ mod tests {
         assert_eq!(d.cycles_considered() - before, 2, "one triangle, both ways");
         let before = d.cycles_considered();
         d.on_book(&flat("BTC/USD", 1, "99", "100"));
-        assert_eq!(d.cycles_considered() - before, 4, "two triangles, both ways");
+        assert_eq!(
+            d.cycles_considered() - before,
+            4,
+            "two triangles, both ways"
+        );
         let before = d.cycles_considered();
         d.on_book(&flat("DOGE/EUR", 1, "1", "2"));
         assert_eq!(d.cycles_considered(), before, "no triangle");
@@ -725,8 +779,20 @@ mod tests {
     fn other_venue_books_do_not_make_a_triangle() {
         let mut d = TriangularDetector::new(cfg());
         d.on_book(&book("a", "BTC/USD", 0, &[("99", "1")], &[("100", "1")]));
-        d.on_book(&book("a", "ETH/BTC", 0, &[("0.049", "10")], &[("0.05", "10")]));
-        let out = d.on_book(&book("b", "ETH/USD", 0, &[("5.1", "100")], &[("5.2", "100")]));
+        d.on_book(&book(
+            "a",
+            "ETH/BTC",
+            0,
+            &[("0.049", "10")],
+            &[("0.05", "10")],
+        ));
+        let out = d.on_book(&book(
+            "b",
+            "ETH/USD",
+            0,
+            &[("5.1", "100")],
+            &[("5.2", "100")],
+        ));
         assert!(out.is_empty());
         assert_eq!(d.triangle_count(), 0);
     }

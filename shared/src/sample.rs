@@ -207,7 +207,7 @@ pub fn runtime_state(n: u64, ts: Timestamp) -> RuntimeState {
     RuntimeState {
         id: id_at(ts, n),
         ts,
-        service: "sink".into(),
+        service: "detector-cross".into(),
         instance: "host-1".into(),
         version: "0.1.0".into(),
         started_at: from_nanos(1_700_000_000_000_000_000),
@@ -225,7 +225,7 @@ pub fn dead_letter(n: u64, ts: Timestamp) -> DeadLetter {
     DeadLetter {
         id: id_at(ts, n),
         ts,
-        service: "sink".into(),
+        service: "executor".into(),
         subject: "md.book.kraken.BTC-USD".into(),
         reason: "bad msgpack payload".into(),
         headers: BTreeMap::from([("Content-Type".into(), "application/msgpack".into())]),

@@ -29,22 +29,55 @@ struct Update {
 fn workload(depth: usize) -> (Vec<Level>, Vec<Level>, Vec<Update>) {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(depth as u64);
     let mid: i64 = 450_000; // 45000.0 with one decimal
-    let bids = (0..depth as i64).map(|i| Level::new(Decimal::new(mid - 1 - i, 1), Decimal::new(rng.random_range(1..200_000_000), 8))).collect();
-    let asks = (0..depth as i64).map(|i| Level::new(Decimal::new(mid + i, 1), Decimal::new(rng.random_range(1..200_000_000), 8))).collect();
+    let bids = (0..depth as i64)
+        .map(|i| {
+            Level::new(
+                Decimal::new(mid - 1 - i, 1),
+                Decimal::new(rng.random_range(1..200_000_000), 8),
+            )
+        })
+        .collect();
+    let asks = (0..depth as i64)
+        .map(|i| {
+            Level::new(
+                Decimal::new(mid + i, 1),
+                Decimal::new(rng.random_range(1..200_000_000), 8),
+            )
+        })
+        .collect();
     let updates = (0..UPDATES)
         .map(|_| {
             let r: f64 = rng.random();
             let k = (r * r * r * depth as f64 * 1.1) as i64;
             let bid = rng.random_bool(0.5);
-            let price = if bid { Decimal::new(mid - 1 - k, 1) } else { Decimal::new(mid + k, 1) };
-            let qty = if rng.random_bool(0.3) { Decimal::ZERO } else { Decimal::new(rng.random_range(1..200_000_000), 8) };
-            Update { side: if bid { BookSideKind::Bid } else { BookSideKind::Ask }, price, qty }
+            let price = if bid {
+                Decimal::new(mid - 1 - k, 1)
+            } else {
+                Decimal::new(mid + k, 1)
+            };
+            let qty = if rng.random_bool(0.3) {
+                Decimal::ZERO
+            } else {
+                Decimal::new(rng.random_range(1..200_000_000), 8)
+            };
+            Update {
+                side: if bid {
+                    BookSideKind::Bid
+                } else {
+                    BookSideKind::Ask
+                },
+                price,
+                qty,
+            }
         })
         .collect();
     (bids, asks, updates)
 }
 
-const PREC: Precision = Precision { price: Some(1), qty: Some(8) };
+const PREC: Precision = Precision {
+    price: Some(1),
+    qty: Some(8),
+};
 
 trait Book {
     fn load(depth: usize, bids: &[Level], asks: &[Level]) -> Self;
@@ -84,13 +117,28 @@ impl Book for Tree {
     }
     #[inline]
     fn apply(&mut self, u: &Update) {
-        let side = match u.side { BookSideKind::Bid => &mut self.bids, BookSideKind::Ask => &mut self.asks };
-        if u.qty.is_zero() { side.remove(&u.price); } else { side.insert(u.price, u.qty); }
-        while self.bids.len() > self.depth { self.bids.pop_first(); }
-        while self.asks.len() > self.depth { self.asks.pop_last(); }
+        let side = match u.side {
+            BookSideKind::Bid => &mut self.bids,
+            BookSideKind::Ask => &mut self.asks,
+        };
+        if u.qty.is_zero() {
+            side.remove(&u.price);
+        } else {
+            side.insert(u.price, u.qty);
+        }
+        while self.bids.len() > self.depth {
+            self.bids.pop_first();
+        }
+        while self.asks.len() > self.depth {
+            self.asks.pop_last();
+        }
     }
     fn checksum(&self) -> u32 {
-        checksum_levels(self.asks.iter().map(|(p, q)| (*p, *q)), self.bids.iter().rev().map(|(p, q)| (*p, *q)), PREC)
+        checksum_levels(
+            self.asks.iter().map(|(p, q)| (*p, *q)),
+            self.bids.iter().rev().map(|(p, q)| (*p, *q)),
+            PREC,
+        )
     }
 }
 
@@ -102,23 +150,37 @@ struct Naive {
 }
 impl Book for Naive {
     fn load(depth: usize, bids: &[Level], asks: &[Level]) -> Self {
-        Naive { depth, bids: bids.to_vec(), asks: asks.to_vec() }
+        Naive {
+            depth,
+            bids: bids.to_vec(),
+            asks: asks.to_vec(),
+        }
     }
     #[inline]
     fn apply(&mut self, u: &Update) {
         let bid = u.side == BookSideKind::Bid;
         let side = if bid { &mut self.bids } else { &mut self.asks };
         match side.iter().position(|l| l.price == u.price) {
-            Some(i) if u.qty.is_zero() => { side.remove(i); }
+            Some(i) if u.qty.is_zero() => {
+                side.remove(i);
+            }
             Some(i) => side[i].qty = u.qty,
             None if u.qty.is_zero() => {}
             None => side.push(Level::new(u.price, u.qty)),
         }
-        if bid { side.sort_by(|a, b| b.price.cmp(&a.price)); } else { side.sort_by(|a, b| a.price.cmp(&b.price)); }
+        if bid {
+            side.sort_by_key(|l| std::cmp::Reverse(l.price));
+        } else {
+            side.sort_by_key(|l| l.price);
+        }
         side.truncate(self.depth);
     }
     fn checksum(&self) -> u32 {
-        checksum_levels(self.asks.iter().map(|l| (l.price, l.qty)), self.bids.iter().map(|l| (l.price, l.qty)), PREC)
+        checksum_levels(
+            self.asks.iter().map(|l| (l.price, l.qty)),
+            self.bids.iter().map(|l| (l.price, l.qty)),
+            PREC,
+        )
     }
 }
 
@@ -145,7 +207,11 @@ fn main() {
     // Same answers from the three books, so the race is fair.
     for depth in [10, 1000] {
         let (bids, asks, updates) = workload(depth);
-        let (mut a, mut b, mut c) = (Sorted::load(depth, &bids, &asks), Tree::load(depth, &bids, &asks), Naive::load(depth, &bids, &asks));
+        let (mut a, mut b, mut c) = (
+            Sorted::load(depth, &bids, &asks),
+            Tree::load(depth, &bids, &asks),
+            Naive::load(depth, &bids, &asks),
+        );
         for u in updates.iter().take(20_000) {
             a.apply(u);
             b.apply(u);
@@ -155,16 +221,33 @@ fn main() {
             assert_eq!(x, c.checksum());
         }
     }
-    println!("Kraken-style book updates, one core, {:?} per cell", RUN_FOR);
-    println!("{:<26} {:>7} {:>9} {:>14} {:>9}", "structure", "levels", "checksum", "updates/s", "x naive");
+    println!(
+        "Kraken-style book updates, one core, {:?} per cell",
+        RUN_FOR
+    );
+    println!(
+        "{:<26} {:>7} {:>9} {:>14} {:>9}",
+        "structure", "levels", "checksum", "updates/s", "x naive"
+    );
     for depth in [10usize, 1000] {
         for with_checksum in [false, true] {
             let naive = measure::<Naive>(depth, with_checksum);
             let sorted = measure::<Sorted>(depth, with_checksum);
             let tree = measure::<Tree>(depth, with_checksum);
             let cs = if with_checksum { "yes" } else { "no" };
-            for (name, v) in [("sorted Vec (arb-feed)", sorted), ("BTreeMap", tree), ("naive Vec re-sort", naive)] {
-                println!("{:<26} {:>7} {:>9} {:>14.0} {:>9.1}", name, depth, cs, v, v / naive);
+            for (name, v) in [
+                ("sorted Vec (arb-feed)", sorted),
+                ("BTreeMap", tree),
+                ("naive Vec re-sort", naive),
+            ] {
+                println!(
+                    "{:<26} {:>7} {:>9} {:>14.0} {:>9.1}",
+                    name,
+                    depth,
+                    cs,
+                    v,
+                    v / naive
+                );
             }
         }
     }

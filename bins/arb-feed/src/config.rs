@@ -74,16 +74,32 @@ pub struct Config {
     pub min_interval: Duration,
 
     /// Kraken WebSocket v2 endpoint.
-    #[arg(long, env = "ARB_FEED_KRAKEN_URL", default_value = "wss://ws.kraken.com/v2")]
+    #[arg(
+        long,
+        env = "ARB_FEED_KRAKEN_URL",
+        default_value = "wss://ws.kraken.com/v2"
+    )]
     pub kraken_url: String,
     /// Binance market-data stream base (the feed appends `/stream?streams=...`).
-    #[arg(long, env = "ARB_FEED_BINANCE_STREAM_URL", default_value = "wss://stream.binance.com:9443")]
+    #[arg(
+        long,
+        env = "ARB_FEED_BINANCE_STREAM_URL",
+        default_value = "wss://stream.binance.com:9443"
+    )]
     pub binance_stream_url: String,
     /// Binance WebSocket API endpoint, used for `depth` snapshots.
-    #[arg(long, env = "ARB_FEED_BINANCE_API_URL", default_value = "wss://ws-api.binance.com:443/ws-api/v3")]
+    #[arg(
+        long,
+        env = "ARB_FEED_BINANCE_API_URL",
+        default_value = "wss://ws-api.binance.com:443/ws-api/v3"
+    )]
     pub binance_api_url: String,
     /// Coinbase Advanced Trade WebSocket endpoint.
-    #[arg(long, env = "ARB_FEED_COINBASE_URL", default_value = "wss://advanced-trade-ws.coinbase.com")]
+    #[arg(
+        long,
+        env = "ARB_FEED_COINBASE_URL",
+        default_value = "wss://advanced-trade-ws.coinbase.com"
+    )]
     pub coinbase_url: String,
 
     /// No frame for this long: report `resync` (stale) and reconnect.

@@ -160,13 +160,11 @@ impl Out {
             self.counters.resyncs += 1;
             self.discard_pending(venue, symbol.as_ref());
         }
-        match state {
-            FeedState::Resync | FeedState::Disconnected => {
-                tracing::warn!(venue, symbol = ?symbol.as_ref().map(|s| s.to_string()), ?state, ?reason, ?detail, "feed status")
-            }
-            _ => {
-                tracing::info!(venue, symbol = ?symbol.as_ref().map(|s| s.to_string()), ?state, ?detail, "feed status")
-            }
+        let sym = symbol.as_ref().map(|s| s.to_string());
+        if state == FeedState::Resync {
+            tracing::warn!(venue, symbol = ?sym, ?reason, ?detail, "book resync");
+        } else {
+            tracing::info!(venue, symbol = ?sym, ?state, ?detail, "feed status");
         }
         let s = FeedStatus {
             id: new_id(),

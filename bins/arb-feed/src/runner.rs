@@ -7,10 +7,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use arb_shared::Symbol;
 use arb_shared::bus::backoff_policy;
 use arb_shared::model::{BookSnapshot, FeedState, ResyncReason, Severity};
 use arb_shared::time::{self, Timestamp};
-use arb_shared::Symbol;
 use backoff::backoff::Backoff;
 use futures::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
@@ -141,7 +141,8 @@ pub async fn run_ws<A: Adapter>(
             }
         };
         epoch += 1;
-        out.status(&venue, None, FeedState::Connected, None, Some(url.clone())).await;
+        out.status(&venue, None, FeedState::Connected, None, Some(url.clone()))
+            .await;
         let (mut sink, mut stream) = ws.split();
         let mut actions = Vec::new();
         adapter.on_connect(&mut actions);
@@ -157,14 +158,30 @@ pub async fn run_ws<A: Adapter>(
                         }
                     }
                     Action::Book(b) => out.book(b).await,
-                    Action::Status { symbol, state, reason, detail } => {
-                        out.status(&venue, symbol, state, reason, detail).await
-                    }
-                    Action::Api { key, request, delay } => {
-                        spawn_api(adapter.api_url(), epoch, key, request, delay, cfg.connect_timeout, api_tx.clone());
+                    Action::Status {
+                        symbol,
+                        state,
+                        reason,
+                        detail,
+                    } => out.status(&venue, symbol, state, reason, detail).await,
+                    Action::Api {
+                        key,
+                        request,
+                        delay,
+                    } => {
+                        spawn_api(
+                            adapter.api_url(),
+                            epoch,
+                            key,
+                            request,
+                            delay,
+                            cfg.connect_timeout,
+                            api_tx.clone(),
+                        );
                     }
                     Action::Audit { kind, message } => {
-                        out.audit(&venue, &kind, Severity::Warn, message, None).await
+                        out.audit(&venue, &kind, Severity::Warn, message, None)
+                            .await
                     }
                     Action::Reconnect(r) => break 'conn r,
                 }
@@ -225,6 +242,7 @@ pub async fn run_ws<A: Adapter>(
         drop(stream);
         out.counters.reconnects += 1;
         let wait = policy.next_backoff().unwrap_or(cfg.reconnect_max);
+        tracing::warn!(%venue, %reason, ?wait, "connection lost, reconnecting");
         out.status(
             &venue,
             None,
@@ -238,7 +256,14 @@ pub async fn run_ws<A: Adapter>(
             _ = tokio::time::sleep(wait) => {}
         }
     }
-    out.status(&venue, None, FeedState::Disconnected, None, Some("shutdown".into())).await;
+    out.status(
+        &venue,
+        None,
+        FeedState::Disconnected,
+        None,
+        Some("shutdown".into()),
+    )
+    .await;
 }
 
 async fn fail_and_wait(
@@ -250,6 +275,7 @@ async fn fail_and_wait(
 ) -> bool {
     out.counters.connect_failures += 1;
     let wait = policy.next_backoff().unwrap_or(Duration::from_secs(30));
+    tracing::warn!(venue, %reason, ?wait, "cannot connect, retrying");
     out.status(
         venue,
         None,
@@ -271,8 +297,14 @@ async fn report_bad_frame(venue: &str, out: &mut Out, e: &FrameError, raw: &[u8]
     }
     let shown = String::from_utf8_lossy(&raw[..raw.len().min(200)]).into_owned();
     tracing::warn!(venue, error = %e, frame = %shown, "frame skipped");
-    out.audit(venue, e.audit_kind(), Severity::Warn, e.to_string(), Some(raw))
-        .await;
+    out.audit(
+        venue,
+        e.audit_kind(),
+        Severity::Warn,
+        e.to_string(),
+        Some(raw),
+    )
+    .await;
 }
 
 /// One request on a short-lived connection to the request/response endpoint.

@@ -9,9 +9,9 @@ pub mod wire;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use arb_shared::Symbol;
 use arb_shared::model::{ChecksumStatus, FeedState, ResyncReason};
 use arb_shared::time::Timestamp;
-use arb_shared::Symbol;
 use serde_json::{Value, json};
 
 use crate::config::Config;
@@ -97,7 +97,12 @@ impl BinanceAdapter {
                 let b = &mut self.books[i];
                 if !b.announced {
                     b.announced = true;
-                    out.push(Action::status(Some(b.symbol.clone()), FeedState::Subscribed, None, None));
+                    out.push(Action::status(
+                        Some(b.symbol.clone()),
+                        FeedState::Subscribed,
+                        None,
+                        None,
+                    ));
                 }
                 let ts = b
                     .sync
@@ -113,7 +118,10 @@ impl BinanceAdapter {
                     ChecksumStatus::NotProvided,
                 )));
             }
-            Step::SnapshotTooOld { snapshot, first_buffered } => {
+            Step::SnapshotTooOld {
+                snapshot,
+                first_buffered,
+            } => {
                 tracing::info!(symbol = %self.books[i].symbol, snapshot, first_buffered, "snapshot older than the buffered events, taking another");
                 self.request_snapshot(i, Duration::from_millis(250), out);
             }
@@ -179,7 +187,10 @@ impl Adapter for BinanceAdapter {
             return Err(FrameError::Unknown(format!("event {:?}", update.event)));
         }
         let Some(&i) = self.index.get(&update.symbol.to_ascii_uppercase()) else {
-            return Err(FrameError::Invalid(format!("depth for unsubscribed symbol {}", update.symbol)));
+            return Err(FrameError::Invalid(format!(
+                "depth for unsubscribed symbol {}",
+                update.symbol
+            )));
         };
         let ev = DepthEvent::try_from(update)?;
         let step = self.books[i].sync.on_event(ev);
@@ -194,12 +205,20 @@ impl Adapter for BinanceAdapter {
         received: Timestamp,
         out: &mut Vec<Action>,
     ) {
-        let Some(&i) = self.index.get(key) else { return };
+        let Some(&i) = self.index.get(key) else {
+            return;
+        };
         let parsed = reply.and_then(|text| {
-            let r: BinanceApiReply = serde_json::from_str(&text).map_err(|e| format!("bad depth reply: {e}"))?;
+            let r: BinanceApiReply =
+                serde_json::from_str(&text).map_err(|e| format!("bad depth reply: {e}"))?;
             match (r.status, r.result) {
-                (Some(200) | None, Some(result)) => DepthSnapshot::try_from(result).map_err(|e| e.to_string()),
-                (status, _) => Err(format!("depth refused: status {status:?}, error {}", r.error.unwrap_or_default())),
+                (Some(200) | None, Some(result)) => {
+                    DepthSnapshot::try_from(result).map_err(|e| e.to_string())
+                }
+                (status, _) => Err(format!(
+                    "depth refused: status {status:?}, error {}",
+                    r.error.unwrap_or_default()
+                )),
             }
         });
         match parsed {

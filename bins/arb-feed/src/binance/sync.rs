@@ -200,7 +200,8 @@ mod tests {
     #[test]
     fn procedure_table() {
         use In::*;
-        let cases: Vec<(&str, Vec<(In, Step)>, Option<u64>, Vec<Level>)> = vec![
+        type Case = (&'static str, Vec<(In, Step)>, Option<u64>, Vec<Level>);
+        let cases: Vec<Case> = vec![
             (
                 "stale buffered events dropped, bridging event applied",
                 vec![
@@ -236,7 +237,13 @@ mod tests {
                     (S(snap(10)), Step::Synced),
                     (E(ev(11, 12, (99, 1))), Step::Applied),
                     (E(ev(5, 12, (98, 1))), Step::Ignored),
-                    (E(ev(14, 15, (97, 1))), Step::Gap { expected: 13, got: 14 }),
+                    (
+                        E(ev(14, 15, (97, 1))),
+                        Step::Gap {
+                            expected: 13,
+                            got: 14,
+                        },
+                    ),
                     (E(ev(16, 16, (96, 1))), Step::Buffered),
                     (S(snap(15)), Step::Synced),
                 ],
@@ -245,13 +252,26 @@ mod tests {
             ),
             (
                 "a gap right after the snapshot (first event does not bridge)",
-                vec![(E(ev(20, 25, (99, 1))), Step::Buffered), (S(snap(19)), Step::Synced), (E(ev(27, 28, (98, 1))), Step::Gap { expected: 26, got: 27 })],
+                vec![
+                    (E(ev(20, 25, (99, 1))), Step::Buffered),
+                    (S(snap(19)), Step::Synced),
+                    (
+                        E(ev(27, 28, (98, 1))),
+                        Step::Gap {
+                            expected: 26,
+                            got: 27,
+                        },
+                    ),
+                ],
                 None,
                 vec![],
             ),
             (
                 "qty 0 removes",
-                vec![(S(snap(1)), Step::Synced), (E(ev(2, 2, (100, 0))), Step::Applied)],
+                vec![
+                    (S(snap(1)), Step::Synced),
+                    (E(ev(2, 2, (100, 0))), Step::Applied),
+                ],
                 Some(2),
                 vec![],
             ),

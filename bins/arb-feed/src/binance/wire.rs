@@ -38,7 +38,9 @@ fn levels(raw: &[(Decimal, Decimal)]) -> Result<Vec<Level>, FrameError> {
     raw.iter()
         .map(|&(p, q)| {
             if p <= Decimal::ZERO || q < Decimal::ZERO {
-                Err(FrameError::Invalid(format!("level with price {p} and quantity {q}")))
+                Err(FrameError::Invalid(format!(
+                    "level with price {p} and quantity {q}"
+                )))
             } else {
                 Ok(Level::new(p, q))
             }

@@ -29,7 +29,10 @@ pub enum SeqCheck {
     Next,
     /// Already seen (or older): skip the message.
     Old,
-    Gap { expected: u64, got: u64 },
+    Gap {
+        expected: u64,
+        got: u64,
+    },
 }
 
 /// Tracks the connection-wide `sequence_num`. Pure.
@@ -127,7 +130,10 @@ impl CoinbaseAdapter {
         let exchange_ts = env.timestamp.as_deref().and_then(parse_ts);
         for ev in events {
             let Some(&i) = self.index.get(&ev.product_id) else {
-                return Err(FrameError::Invalid(format!("level2 for unsubscribed product {}", ev.product_id)));
+                return Err(FrameError::Invalid(format!(
+                    "level2 for unsubscribed product {}",
+                    ev.product_id
+                )));
             };
             let levels = ev
                 .updates
@@ -219,7 +225,12 @@ impl Adapter for CoinbaseAdapter {
                     let s = CoinbaseSubscriptions::deserialize(e)?;
                     for p in s.subscriptions.get("level2").into_iter().flatten() {
                         if let Some(&i) = self.index.get(p) {
-                            out.push(Action::status(Some(self.books[i].symbol.clone()), FeedState::Subscribed, None, None));
+                            out.push(Action::status(
+                                Some(self.books[i].symbol.clone()),
+                                FeedState::Subscribed,
+                                None,
+                                None,
+                            ));
                         }
                     }
                 }
@@ -238,7 +249,14 @@ mod tests {
     use clap::Parser;
 
     fn adapter() -> CoinbaseAdapter {
-        let cfg = Config::try_parse_from(["arb-feed", "--venue", "coinbase", "--symbols", "BTC-USD,ETH-USD"]).unwrap();
+        let cfg = Config::try_parse_from([
+            "arb-feed",
+            "--venue",
+            "coinbase",
+            "--symbols",
+            "BTC-USD,ETH-USD",
+        ])
+        .unwrap();
         CoinbaseAdapter::new(&cfg)
     }
 
@@ -259,7 +277,13 @@ mod tests {
             (5, SeqCheck::First),
             (6, SeqCheck::Next),
             (6, SeqCheck::Old),
-            (9, SeqCheck::Gap { expected: 7, got: 9 }),
+            (
+                9,
+                SeqCheck::Gap {
+                    expected: 7,
+                    got: 9,
+                },
+            ),
             (10, SeqCheck::Next),
         ] {
             assert_eq!(t.check(seq), want, "{seq}");
@@ -278,28 +302,90 @@ mod tests {
         };
         let lv = |p: &str, q: &str| Level::new(p.parse().unwrap(), q.parse().unwrap());
         out.clear();
-        a.on_text(&l2(0, "update", "BTC-USD", &[("bid", "1", "1")]), Timestamp::default(), &mut out).unwrap();
+        a.on_text(
+            &l2(0, "update", "BTC-USD", &[("bid", "1", "1")]),
+            Timestamp::default(),
+            &mut out,
+        )
+        .unwrap();
         assert!(out.is_empty(), "an update before the snapshot is ignored");
-        a.on_text(&l2(1, "snapshot", "BTC-USD", &[("bid", "100", "1"), ("offer", "101", "2")]), Timestamp::default(), &mut out).unwrap();
-        a.on_text(&l2(2, "update", "BTC-USD", &[("bid", "100.5", "3"), ("offer", "101", "0")]), Timestamp::default(), &mut out).unwrap();
-        assert_eq!(top(&out), (vec![lv("100.5", "3"), lv("100", "1")], vec![], Some(2)));
+        a.on_text(
+            &l2(
+                1,
+                "snapshot",
+                "BTC-USD",
+                &[("bid", "100", "1"), ("offer", "101", "2")],
+            ),
+            Timestamp::default(),
+            &mut out,
+        )
+        .unwrap();
+        a.on_text(
+            &l2(
+                2,
+                "update",
+                "BTC-USD",
+                &[("bid", "100.5", "3"), ("offer", "101", "0")],
+            ),
+            Timestamp::default(),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(
+            top(&out),
+            (vec![lv("100.5", "3"), lv("100", "1")], vec![], Some(2))
+        );
         // A second snapshot replaces everything.
-        a.on_text(&l2(3, "snapshot", "BTC-USD", &[("bid", "90", "1")]), Timestamp::default(), &mut out).unwrap();
+        a.on_text(
+            &l2(3, "snapshot", "BTC-USD", &[("bid", "90", "1")]),
+            Timestamp::default(),
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(top(&out), (vec![lv("90", "1")], vec![], Some(3)));
         // A gap: resync status and resubscription, no book.
         out.clear();
-        a.on_text(&l2(7, "update", "BTC-USD", &[("bid", "91", "1")]), Timestamp::default(), &mut out).unwrap();
-        assert!(matches!(out[0], Action::Status { state: FeedState::Resync, reason: Some(ResyncReason::Gap), .. }));
+        a.on_text(
+            &l2(7, "update", "BTC-USD", &[("bid", "91", "1")]),
+            Timestamp::default(),
+            &mut out,
+        )
+        .unwrap();
+        assert!(matches!(
+            out[0],
+            Action::Status {
+                state: FeedState::Resync,
+                reason: Some(ResyncReason::Gap),
+                ..
+            }
+        ));
         assert!(matches!(&out[1], Action::Send(s) if s.contains("unsubscribe")));
         assert!(matches!(&out[2], Action::Send(s) if s.contains("\"subscribe\"")));
         assert!(!out.iter().any(|a| matches!(a, Action::Book(_))));
         out.clear();
-        a.on_text(&l2(8, "update", "BTC-USD", &[("bid", "92", "1")]), Timestamp::default(), &mut out).unwrap();
+        a.on_text(
+            &l2(8, "update", "BTC-USD", &[("bid", "92", "1")]),
+            Timestamp::default(),
+            &mut out,
+        )
+        .unwrap();
         assert!(out.is_empty(), "updates wait for the new snapshot");
-        a.on_text(&l2(9, "snapshot", "BTC-USD", &[("bid", "95", "1")]), Timestamp::default(), &mut out).unwrap();
+        a.on_text(
+            &l2(9, "snapshot", "BTC-USD", &[("bid", "95", "1")]),
+            Timestamp::default(),
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(top(&out), (vec![lv("95", "1")], vec![], Some(9)));
         // Garbage and unknown.
         assert!(a.on_text("{{{", Timestamp::default(), &mut out).is_err());
-        assert!(matches!(a.on_text(r#"{"channel":"ticker","sequence_num":10,"events":[]}"#, Timestamp::default(), &mut out), Err(FrameError::Unknown(_))));
+        assert!(matches!(
+            a.on_text(
+                r#"{"channel":"ticker","sequence_num":10,"events":[]}"#,
+                Timestamp::default(),
+                &mut out
+            ),
+            Err(FrameError::Unknown(_))
+        ));
     }
 }

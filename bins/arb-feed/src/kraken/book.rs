@@ -31,35 +31,57 @@ pub fn checksum_levels(
     bids: impl Iterator<Item = (Decimal, Decimal)>,
     p: Precision,
 ) -> u32 {
-    let mut h = crc32fast::Hasher::new();
-    let mut buf = [0u8; 40];
-    for (price, qty) in asks.take(CHECKSUM_LEVELS) {
-        h.update(digits(price, p.price, &mut buf));
-        h.update(digits(qty, p.qty, &mut buf));
+    // 20 levels of two values of at most 39 digits each: hashed in one call.
+    let mut buf = [0u8; 2 * CHECKSUM_LEVELS * 2 * 40];
+    let mut len = 0;
+    for (price, qty) in asks.take(CHECKSUM_LEVELS).chain(bids.take(CHECKSUM_LEVELS)) {
+        len = push_digits(&mut buf, len, price, p.price);
+        len = push_digits(&mut buf, len, qty, p.qty);
     }
-    for (price, qty) in bids.take(CHECKSUM_LEVELS) {
-        h.update(digits(price, p.price, &mut buf));
-        h.update(digits(qty, p.qty, &mut buf));
-    }
-    h.finalize()
+    crc32fast::hash(&buf[..len])
 }
 
-/// The value at `scale` decimal places without the point and leading zeros.
-fn digits(value: Decimal, scale: Option<u32>, buf: &mut [u8; 40]) -> &[u8] {
-    let mut v = value;
-    if let Some(s) = scale {
-        if v.scale() != s {
-            v.rescale(s);
+/// Appends the value at `scale` decimal places without the point and leading
+/// zeros; returns the new length.
+fn push_digits(buf: &mut [u8], at: usize, value: Decimal, scale: Option<u32>) -> usize {
+    let mut m = value.mantissa().unsigned_abs();
+    match scale {
+        Some(p) if p > value.scale() => match 10u128
+            .checked_pow(p - value.scale())
+            .and_then(|f| m.checked_mul(f))
+        {
+            Some(x) => m = x,
+            None => {
+                let mut v = value;
+                v.rescale(p);
+                m = v.mantissa().unsigned_abs();
+            }
+        },
+        Some(p) if p < value.scale() => {
+            let mut v = value;
+            v.rescale(p);
+            m = v.mantissa().unsigned_abs();
+        }
+        _ => {}
+    }
+    let mut tmp = [0u8; 40];
+    let mut i = tmp.len();
+    if let Ok(mut x) = u64::try_from(m) {
+        while x > 0 {
+            i -= 1;
+            tmp[i] = b'0' + (x % 10) as u8;
+            x /= 10;
+        }
+    } else {
+        while m > 0 {
+            i -= 1;
+            tmp[i] = b'0' + (m % 10) as u8;
+            m /= 10;
         }
     }
-    let mut m = v.mantissa().unsigned_abs();
-    let mut i = buf.len();
-    while m > 0 {
-        i -= 1;
-        buf[i] = b'0' + (m % 10) as u8;
-        m /= 10;
-    }
-    &buf[i..]
+    let n = tmp.len() - i;
+    buf[at..at + n].copy_from_slice(&tmp[i..]);
+    at + n
 }
 
 #[cfg(test)]
@@ -97,11 +119,7 @@ mod tests {
         ("45276.6", "0.15445238"),
     ];
 
-    fn book(
-        asks: &[(&str, &str)],
-        bids: &[(&str, &str)],
-        normalize: bool,
-    ) -> OrderBook {
+    fn book(asks: &[(&str, &str)], bids: &[(&str, &str)], normalize: bool) -> OrderBook {
         let conv = |(p, q): &(&str, &str)| {
             let (mut p, mut q) = (d(p), d(q));
             if normalize {
@@ -121,6 +139,11 @@ mod tests {
         b
     }
 
+    fn digits(v: Decimal, scale: Option<u32>, buf: &mut [u8; 40]) -> &[u8] {
+        let n = push_digits(buf, 0, v, scale);
+        &buf[..n]
+    }
+
     #[test]
     fn digits_table() {
         let mut buf = [0u8; 40];
@@ -132,6 +155,12 @@ mod tests {
             ("0.566", Some(4), "5660"),
             ("12", None, "12"),
             ("0", Some(3), ""),
+            ("45285.25", Some(1), "452853"),
+            (
+                "79228162514264337593543950335",
+                Some(2),
+                "7922816251426433759354395033500",
+            ),
         ] {
             let got = digits(d(v), scale, &mut buf);
             assert_eq!(std::str::from_utf8(got).unwrap(), want, "{v} at {scale:?}");
@@ -145,15 +174,27 @@ mod tests {
             qty: Some(8),
         };
         // As typed in the docs (full precision) and as JSON numbers (trailing zeros dropped).
-        assert_eq!(checksum(&book(&VECTOR_ASKS, &VECTOR_BIDS, false), p), 3310070434);
-        assert_eq!(checksum(&book(&VECTOR_ASKS, &VECTOR_BIDS, true), p), 3310070434);
+        assert_eq!(
+            checksum(&book(&VECTOR_ASKS, &VECTOR_BIDS, false), p),
+            3310070434
+        );
+        assert_eq!(
+            checksum(&book(&VECTOR_ASKS, &VECTOR_BIDS, true), p),
+            3310070434
+        );
         // With no known precision, only the full-precision text verifies.
         assert_eq!(
-            checksum(&book(&VECTOR_ASKS, &VECTOR_BIDS, false), Precision::default()),
+            checksum(
+                &book(&VECTOR_ASKS, &VECTOR_BIDS, false),
+                Precision::default()
+            ),
             3310070434
         );
         assert_ne!(
-            checksum(&book(&VECTOR_ASKS, &VECTOR_BIDS, true), Precision::default()),
+            checksum(
+                &book(&VECTOR_ASKS, &VECTOR_BIDS, true),
+                Precision::default()
+            ),
             3310070434
         );
     }

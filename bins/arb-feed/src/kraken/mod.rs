@@ -111,7 +111,9 @@ impl KrakenAdapter {
             Some(ResyncReason::Checksum),
             Some(detail),
         ));
-        out.push(Action::Send(self.book_request("unsubscribe", vec![wire.clone()])));
+        out.push(Action::Send(
+            self.book_request("unsubscribe", vec![wire.clone()]),
+        ));
         out.push(Action::Send(self.book_request("subscribe", vec![wire])));
     }
 
@@ -132,7 +134,9 @@ impl KrakenAdapter {
         if unknown.is_empty() {
             Ok(())
         } else {
-            Err(FrameError::Invalid(format!("book for unsubscribed symbols {unknown:?}")))
+            Err(FrameError::Invalid(format!(
+                "book for unsubscribed symbols {unknown:?}"
+            )))
         }
     }
 
@@ -145,8 +149,16 @@ impl KrakenAdapter {
         out: &mut Vec<Action>,
     ) -> Result<(), FrameError> {
         // Validate the whole message before touching the book.
-        let bids: Vec<Level> = data.bids.iter().map(Level::try_from).collect::<Result<_, _>>()?;
-        let asks: Vec<Level> = data.asks.iter().map(Level::try_from).collect::<Result<_, _>>()?;
+        let bids: Vec<Level> = data
+            .bids
+            .iter()
+            .map(Level::try_from)
+            .collect::<Result<_, _>>()?;
+        let asks: Vec<Level> = data
+            .asks
+            .iter()
+            .map(Level::try_from)
+            .collect::<Result<_, _>>()?;
         let precision = self
             .precision
             .get(&self.books[i].symbol)
@@ -286,7 +298,9 @@ impl Adapter for KrakenAdapter {
             self.on_reply(r, &v, out);
             return Ok(());
         }
-        Err(FrameError::Unknown("neither a channel message nor a reply".into()))
+        Err(FrameError::Unknown(
+            "neither a channel message nor a reply".into(),
+        ))
     }
 }
 

@@ -189,8 +189,10 @@ impl SimGenerator {
         let mid = fair * (Decimal::ONE + bp(1) * venue.offset_bps[si]);
         let tick = Decimal::new(1, pair.price_dp);
         let half = (mid * bp(1) * venue.half_spread_bps).max(tick);
-        let best_bid = (mid - half).round_dp_with_strategy(pair.price_dp, RoundingStrategy::ToNegativeInfinity);
-        let mut best_ask = (mid + half).round_dp_with_strategy(pair.price_dp, RoundingStrategy::ToPositiveInfinity);
+        let best_bid = (mid - half)
+            .round_dp_with_strategy(pair.price_dp, RoundingStrategy::ToNegativeInfinity);
+        let mut best_ask = (mid + half)
+            .round_dp_with_strategy(pair.price_dp, RoundingStrategy::ToPositiveInfinity);
         if best_ask <= best_bid {
             best_ask = best_bid + tick;
         }
@@ -214,7 +216,14 @@ impl SimGenerator {
         }
     }
 
-    fn side(&mut self, best: Decimal, tick: Decimal, base_usd: Decimal, qty_dp: u32, n: usize) -> Vec<Level> {
+    fn side(
+        &mut self,
+        best: Decimal,
+        tick: Decimal,
+        base_usd: Decimal,
+        qty_dp: u32,
+        n: usize,
+    ) -> Vec<Level> {
         let mut out = Vec::with_capacity(n);
         let mut price = best;
         for i in 0..n {
@@ -319,7 +328,9 @@ mod tests {
             }
             for v in ["sim-a", "sim-b", "sim-c"] {
                 let get = |s: &str| latest.get(&(v.to_owned(), s.to_owned()));
-                if let (Some(bu), Some(eu), Some(eb)) = (get("BTC/USD"), get("ETH/USD"), get("ETH/BTC")) {
+                if let (Some(bu), Some(eu), Some(eb)) =
+                    (get("BTC/USD"), get("ETH/USD"), get("ETH/BTC"))
+                {
                     // USD → BTC (buy at ask) → ETH (buy ETH/BTC at ask) → USD (sell ETH at bid).
                     let fwd = eu.bids[0].price / (bu.asks[0].price * eb.asks[0].price);
                     // USD → ETH → BTC → USD.

@@ -26,10 +26,17 @@ pub async fn run(cfg: &Config, out: &mut Out, mut shutdown: Pin<&mut impl Future
     );
     let venues: Vec<String> = g.venues().map(str::to_owned).collect();
     for v in &venues {
-        out.status(v, None, FeedState::Connected, None, Some(format!("simulated, seed {}", cfg.seed)))
-            .await;
+        out.status(
+            v,
+            None,
+            FeedState::Connected,
+            None,
+            Some(format!("simulated, seed {}", cfg.seed)),
+        )
+        .await;
         for s in &cfg.symbols {
-            out.status(v, Some(s.clone()), FeedState::Subscribed, None, None).await;
+            out.status(v, Some(s.clone()), FeedState::Subscribed, None, None)
+                .await;
         }
     }
     let period = if cfg.rate > 0.0 {
@@ -64,8 +71,14 @@ pub async fn run(cfg: &Config, out: &mut Out, mut shutdown: Pin<&mut impl Future
         n += 1;
     }
     for v in &venues {
-        out.status(v, None, FeedState::Disconnected, None, Some("simulator stopped".into()))
-            .await;
+        out.status(
+            v,
+            None,
+            FeedState::Disconnected,
+            None,
+            Some("simulator stopped".into()),
+        )
+        .await;
     }
 }
 

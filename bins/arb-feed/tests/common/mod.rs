@@ -10,7 +10,9 @@ use std::time::Duration;
 use arb_feed::Config;
 use arb_shared::bus::Bus;
 use arb_shared::config::{NatsArgs, StreamArgs};
-use arb_shared::model::{AuditEvent, BookSnapshot, FeedState, FeedStatus, ResyncReason, RuntimeState};
+use arb_shared::model::{
+    AuditEvent, BookSnapshot, FeedState, FeedStatus, ResyncReason, RuntimeState,
+};
 use arb_shared::subject::StreamKind;
 use arb_shared::{Decoded, Level, Subjects};
 use clap::Parser;
@@ -43,7 +45,10 @@ pub struct Harness {
     sub: async_nats::Subscriber,
     /// Everything received so far, in order.
     pub seen: Vec<Decoded>,
-    feed: Option<(oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>)>,
+    feed: Option<(
+        oneshot::Sender<()>,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    )>,
 }
 
 impl Harness {
@@ -125,10 +130,20 @@ impl Harness {
     pub async fn next(&mut self) -> Decoded {
         let msg = tokio::time::timeout(WAIT, self.sub.next())
             .await
-            .unwrap_or_else(|_| panic!("nothing published for {WAIT:?}; seen so far: {:#?}", self.seen.iter().rev().take(5).collect::<Vec<_>>()))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "nothing published for {WAIT:?}; seen so far: {:#?}",
+                    self.seen.iter().rev().take(5).collect::<Vec<_>>()
+                )
+            })
             .expect("NATS subscription ended");
-        let d = Decoded::decode(&self.subjects, &msg.subject, msg.headers.as_ref(), &msg.payload)
-            .unwrap_or_else(|e| panic!("cannot decode {}: {e}", msg.subject));
+        let d = Decoded::decode(
+            &self.subjects,
+            &msg.subject,
+            msg.headers.as_ref(),
+            &msg.payload,
+        )
+        .unwrap_or_else(|e| panic!("cannot decode {}: {e}", msg.subject));
         self.seen.push(d.clone());
         d
     }
@@ -147,7 +162,11 @@ impl Harness {
         }
     }
 
-    pub async fn book(&mut self, what: &str, mut f: impl FnMut(&BookSnapshot) -> bool) -> BookSnapshot {
+    pub async fn book(
+        &mut self,
+        what: &str,
+        mut f: impl FnMut(&BookSnapshot) -> bool,
+    ) -> BookSnapshot {
         self.wait_for(what, |d| match d {
             Decoded::Book(b) if f(b) => Some(b.clone()),
             _ => None,
@@ -155,7 +174,11 @@ impl Harness {
         .await
     }
 
-    pub async fn status(&mut self, what: &str, mut f: impl FnMut(&FeedStatus) -> bool) -> FeedStatus {
+    pub async fn status(
+        &mut self,
+        what: &str,
+        mut f: impl FnMut(&FeedStatus) -> bool,
+    ) -> FeedStatus {
         self.wait_for(what, |d| match d {
             Decoded::Status(s) if f(s) => Some(s.clone()),
             _ => None,
@@ -163,7 +186,11 @@ impl Harness {
         .await
     }
 
-    pub async fn audit(&mut self, what: &str, mut f: impl FnMut(&AuditEvent) -> bool) -> AuditEvent {
+    pub async fn audit(
+        &mut self,
+        what: &str,
+        mut f: impl FnMut(&AuditEvent) -> bool,
+    ) -> AuditEvent {
         self.wait_for(what, |d| match d {
             Decoded::Audit(a) if f(a) => Some(a.clone()),
             _ => None,
@@ -171,7 +198,11 @@ impl Harness {
         .await
     }
 
-    pub async fn heartbeat(&mut self, what: &str, mut f: impl FnMut(&RuntimeState) -> bool) -> RuntimeState {
+    pub async fn heartbeat(
+        &mut self,
+        what: &str,
+        mut f: impl FnMut(&RuntimeState) -> bool,
+    ) -> RuntimeState {
         self.wait_for(what, |d| match d {
             Decoded::State(s) if f(s) => Some(s.clone()),
             _ => None,
@@ -183,7 +214,11 @@ impl Harness {
     pub async fn finish(mut self) {
         self.stop().await;
         for k in StreamKind::ALL {
-            let _ = self.bus.js.delete_stream(self.subjects.stream_name(k)).await;
+            let _ = self
+                .bus
+                .js
+                .delete_stream(self.subjects.stream_name(k))
+                .await;
         }
     }
 }
@@ -203,7 +238,9 @@ pub struct MockServer {
 
 impl MockServer {
     pub async fn start() -> MockServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind mock server");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind mock server");
         let url = format!("ws://{}", listener.local_addr().unwrap());
         let (tx, conns) = mpsc::channel(16);
         tokio::spawn(async move {
@@ -211,6 +248,7 @@ impl MockServer {
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     let mut path = String::new();
+                    #[allow(clippy::result_large_err)]
                     let cb = |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
                               resp| {
                         path = req.uri().to_string();
@@ -249,7 +287,9 @@ pub async fn recv_json(ws: &mut Ws) -> Value {
 }
 
 pub async fn send(ws: &mut Ws, text: impl Into<String>) {
-    ws.send(Message::text(text.into())).await.expect("mock send");
+    ws.send(Message::text(text.into()))
+        .await
+        .expect("mock send");
 }
 
 // ---------- an independent book model ----------
@@ -272,26 +312,50 @@ pub struct Model {
 
 impl Model {
     pub fn new(depth: usize) -> Self {
-        Model { depth, ..Default::default() }
+        Model {
+            depth,
+            ..Default::default()
+        }
     }
 
     pub fn apply(&mut self, bids: &[(&str, &str)], asks: &[(&str, &str)]) {
         for (p, q) in bids {
-            if d(q).is_zero() { self.bids.remove(&d(p)); } else { self.bids.insert(d(p), d(q)); }
+            if d(q).is_zero() {
+                self.bids.remove(&d(p));
+            } else {
+                self.bids.insert(d(p), d(q));
+            }
         }
         for (p, q) in asks {
-            if d(q).is_zero() { self.asks.remove(&d(p)); } else { self.asks.insert(d(p), d(q)); }
+            if d(q).is_zero() {
+                self.asks.remove(&d(p));
+            } else {
+                self.asks.insert(d(p), d(q));
+            }
         }
-        while self.bids.len() > self.depth { self.bids.pop_first(); }
-        while self.asks.len() > self.depth { self.asks.pop_last(); }
+        while self.bids.len() > self.depth {
+            self.bids.pop_first();
+        }
+        while self.asks.len() > self.depth {
+            self.asks.pop_last();
+        }
     }
 
     pub fn top_bids(&self, n: usize) -> Vec<Level> {
-        self.bids.iter().rev().take(n).map(|(p, q)| Level::new(*p, *q)).collect()
+        self.bids
+            .iter()
+            .rev()
+            .take(n)
+            .map(|(p, q)| Level::new(*p, *q))
+            .collect()
     }
 
     pub fn top_asks(&self, n: usize) -> Vec<Level> {
-        self.asks.iter().take(n).map(|(p, q)| Level::new(*p, *q)).collect()
+        self.asks
+            .iter()
+            .take(n)
+            .map(|(p, q)| Level::new(*p, *q))
+            .collect()
     }
 
     /// Kraken's checksum, written the way its documentation describes it, with strings.

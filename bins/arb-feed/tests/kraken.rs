@@ -390,3 +390,60 @@ async fn stale_feed_is_reported_and_reconnected() {
     drop(ws);
     h.finish().await;
 }
+
+#[tokio::test]
+async fn per_symbol_rate_limit_publishes_the_latest_state_when_due() {
+    let mut h = Harness::new().await;
+    let mut server = MockServer::start().await;
+    // An interval longer than the test: only the first book goes out at once,
+    // the latest pending one when the feed flushes on shutdown.
+    start(&mut h, &server, &["--min-interval", "1h"]).await;
+    let (_, mut ws) = server.accept().await;
+    handshake(&mut ws).await;
+    let mut m = vector_model();
+    send(
+        &mut ws,
+        book_frame("snapshot", "BTC/USD", &VEC_BIDS, &VEC_ASKS, 3310070434),
+    )
+    .await;
+    let first = h
+        .book("first book", |b| b.symbol.to_string() == "BTC/USD")
+        .await;
+    assert!(m.matches(&first, 10));
+    for qty in ["1", "2", "3"] {
+        m.apply(&[("45283.5", qty)], &[]);
+        send(
+            &mut ws,
+            book_frame(
+                "update",
+                "BTC/USD",
+                &[("45283.5", qty)],
+                &[],
+                m.kraken_checksum(1, 8),
+            ),
+        )
+        .await;
+    }
+    // The heartbeat shows the updates were processed and held back.
+    h.heartbeat("updates held back", |s| {
+        s.counters.get("books_rate_limited") == Some(&2)
+    })
+    .await;
+    h.stop().await;
+    let last = h
+        .book("pending book flushed on shutdown", |b| {
+            b.symbol.to_string() == "BTC/USD"
+        })
+        .await;
+    assert!(
+        m.matches(&last, 10),
+        "the latest state, not an intermediate one"
+    );
+    let btc_books = h
+        .seen
+        .iter()
+        .filter(|d| matches!(d, arb_shared::Decoded::Book(b) if b.symbol.to_string() == "BTC/USD"))
+        .count();
+    assert_eq!(btc_books, 2);
+    h.finish().await;
+}

@@ -1,10 +1,10 @@
 #![allow(unused_crate_dependencies)]
 //! How fast Kraken-style updates apply to a local book, per core: the sorted
-//! `Vec` the feed uses, a `BTreeMap`, and a naive `Vec` re-sorted on every
-//! update, for 10 and 1,000 levels, with and without the CRC32 checksum after
+//! `Vec` the feed uses, a best-first `VecDeque`, a `BTreeMap`, and a naive `Vec` re-sorted on every
+//! update, for full books of 10 and 1,000 levels, with and without the CRC32 checksum after
 //! every message. Run: `cargo bench -p arb-feed --bench book`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ use arb_shared::Level;
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 
-const RUN_FOR: Duration = Duration::from_millis(1500);
+const RUN_FOR: Duration = Duration::from_millis(1200);
 const UPDATES: usize = 200_000;
 
 #[derive(Clone, Copy)]
@@ -45,32 +45,45 @@ fn workload(depth: usize) -> (Vec<Level>, Vec<Level>, Vec<Update>) {
             )
         })
         .collect();
-    let updates = (0..UPDATES)
-        .map(|_| {
-            let r: f64 = rng.random();
-            let k = (r * r * r * depth as f64 * 1.1) as i64;
-            let bid = rng.random_bool(0.5);
-            let price = if bid {
+    // A full book, as Kraken keeps it: a delete inside the depth is followed
+    // by the level that comes into scope at the bottom; an insert pushes the
+    // worst level out.
+    let mut updates = Vec::with_capacity(UPDATES + UPDATES / 2);
+    while updates.len() < UPDATES {
+        let r: f64 = rng.random();
+        let k = (r * r * r * depth as f64) as i64;
+        let bid = rng.random_bool(0.5);
+        let side = if bid {
+            BookSideKind::Bid
+        } else {
+            BookSideKind::Ask
+        };
+        let at = |k: i64| {
+            if bid {
                 Decimal::new(mid - 1 - k, 1)
             } else {
                 Decimal::new(mid + k, 1)
-            };
-            let qty = if rng.random_bool(0.3) {
-                Decimal::ZERO
-            } else {
-                Decimal::new(rng.random_range(1..200_000_000), 8)
-            };
-            Update {
-                side: if bid {
-                    BookSideKind::Bid
-                } else {
-                    BookSideKind::Ask
-                },
-                price,
-                qty,
             }
-        })
-        .collect();
+        };
+        let qty = if rng.random_bool(0.3) {
+            Decimal::ZERO
+        } else {
+            Decimal::new(rng.random_range(1..200_000_000), 8)
+        };
+        updates.push(Update {
+            side,
+            price: at(k),
+            qty,
+        });
+        if qty.is_zero() {
+            let refill = at(depth as i64 + rng.random_range(0..3));
+            updates.push(Update {
+                side,
+                price: refill,
+                qty: Decimal::new(rng.random_range(1..200_000_000), 8),
+            });
+        }
+    }
     (bids, asks, updates)
 }
 
@@ -99,6 +112,64 @@ impl Book for Sorted {
     }
     fn checksum(&self) -> u32 {
         checksum(&self.0, PREC)
+    }
+}
+
+/// The alternative tried: a `VecDeque` stored best first, so truncation pops
+/// from the back and inserts near the top shift only the levels in front.
+struct BestFirstDeque {
+    depth: usize,
+    bids: VecDeque<Level>,
+    asks: VecDeque<Level>,
+}
+impl Book for BestFirstDeque {
+    fn load(depth: usize, bids: &[Level], asks: &[Level]) -> Self {
+        let mut b = BestFirstDeque {
+            depth,
+            bids: VecDeque::new(),
+            asks: VecDeque::new(),
+        };
+        for l in bids {
+            b.apply(&Update {
+                side: BookSideKind::Bid,
+                price: l.price,
+                qty: l.qty,
+            });
+        }
+        for l in asks {
+            b.apply(&Update {
+                side: BookSideKind::Ask,
+                price: l.price,
+                qty: l.qty,
+            });
+        }
+        b
+    }
+    #[inline]
+    fn apply(&mut self, u: &Update) {
+        let bid = u.side == BookSideKind::Bid;
+        let side = if bid { &mut self.bids } else { &mut self.asks };
+        let found = if bid {
+            side.binary_search_by(|l| u.price.cmp(&l.price))
+        } else {
+            side.binary_search_by(|l| l.price.cmp(&u.price))
+        };
+        match found {
+            Ok(i) if u.qty.is_zero() => {
+                side.remove(i);
+            }
+            Ok(i) => side[i].qty = u.qty,
+            Err(_) if u.qty.is_zero() => {}
+            Err(i) => side.insert(i, Level::new(u.price, u.qty)),
+        }
+        side.truncate(self.depth);
+    }
+    fn checksum(&self) -> u32 {
+        checksum_levels(
+            self.asks.iter().map(|l| (l.price, l.qty)),
+            self.bids.iter().map(|l| (l.price, l.qty)),
+            PREC,
+        )
     }
 }
 
@@ -207,6 +278,7 @@ fn main() {
     // Same answers from the three books, so the race is fair.
     for depth in [10, 1000] {
         let (bids, asks, updates) = workload(depth);
+        let mut e = BestFirstDeque::load(depth, &bids, &asks);
         let (mut a, mut b, mut c) = (
             Sorted::load(depth, &bids, &asks),
             Tree::load(depth, &bids, &asks),
@@ -216,7 +288,9 @@ fn main() {
             a.apply(u);
             b.apply(u);
             c.apply(u);
+            e.apply(u);
             let x = a.checksum();
+            assert_eq!(x, e.checksum());
             assert_eq!(x, b.checksum());
             assert_eq!(x, c.checksum());
         }
@@ -226,7 +300,7 @@ fn main() {
         RUN_FOR
     );
     println!(
-        "{:<26} {:>7} {:>9} {:>14} {:>9}",
+        "{:<28} {:>7} {:>9} {:>14} {:>9}",
         "structure", "levels", "checksum", "updates/s", "x naive"
     );
     for depth in [10usize, 1000] {
@@ -234,14 +308,16 @@ fn main() {
             let naive = measure::<Naive>(depth, with_checksum);
             let sorted = measure::<Sorted>(depth, with_checksum);
             let tree = measure::<Tree>(depth, with_checksum);
+            let deque = measure::<BestFirstDeque>(depth, with_checksum);
             let cs = if with_checksum { "yes" } else { "no" };
             for (name, v) in [
                 ("sorted Vec (arb-feed)", sorted),
+                ("sorted VecDeque, best first", deque),
                 ("BTreeMap", tree),
                 ("naive Vec re-sort", naive),
             ] {
                 println!(
-                    "{:<26} {:>7} {:>9} {:>14.0} {:>9.1}",
+                    "{:<28} {:>7} {:>9} {:>14.0} {:>9.1}",
                     name,
                     depth,
                     cs,

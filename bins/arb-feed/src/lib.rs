@@ -15,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod kraken;
 pub mod publish;
+pub mod ratelimit;
 pub mod runner;
 pub mod sim;
 

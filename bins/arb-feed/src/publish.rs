@@ -2,7 +2,7 @@
 //! to JetStream through one bounded [`Publisher`]. A failed publish is logged
 //! and counted; it never stops the feed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use arb_shared::bus::{Heartbeat, Publisher};
@@ -11,6 +11,8 @@ use arb_shared::model::{
 };
 use arb_shared::{Message, Symbol, time};
 use tokio::time::Instant;
+
+use crate::ratelimit::{Offer, RateLimiter};
 
 /// The service name in `sys.audit.feed` and `sys.state.feed`.
 pub const SERVICE: &str = "feed";
@@ -55,18 +57,12 @@ impl Counters {
     }
 }
 
-struct Limited {
-    last: Instant,
-    pending: Option<BookSnapshot>,
-}
-
 /// The feed's outbound side.
 pub struct Out {
     publisher: Publisher,
     heartbeat: Heartbeat,
     pub counters: Counters,
-    min_interval: Duration,
-    limited: HashMap<(String, Symbol), Limited>,
+    limiter: RateLimiter,
 }
 
 impl Out {
@@ -75,8 +71,7 @@ impl Out {
             publisher,
             heartbeat: Heartbeat::new(SERVICE, env!("CARGO_PKG_VERSION")),
             counters: Counters::default(),
-            min_interval,
-            limited: HashMap::new(),
+            limiter: RateLimiter::new(min_interval),
         }
     }
 
@@ -91,54 +86,23 @@ impl Out {
         }
     }
 
-    /// Publishes a book now, or, under the per-symbol rate limit, keeps the
+    /// Publishes a book now, or, under the per-symbol rate limit, holds the
     /// latest one for [`Out::flush_due`].
     pub async fn book(&mut self, book: BookSnapshot) {
-        if self.min_interval.is_zero() {
-            return self.publish_book(book).await;
-        }
-        let now = Instant::now();
-        let key = (book.venue.clone(), book.symbol.clone());
-        match self.limited.get_mut(&key) {
-            Some(l) if now.duration_since(l.last) < self.min_interval => {
-                if l.pending.replace(book).is_some() {
+        match self.limiter.offer(book, Instant::now()) {
+            Offer::Publish(b) => self.publish_book(b).await,
+            Offer::Held { replaced } => {
+                if replaced {
                     self.counters.books_rate_limited += 1;
                 }
             }
-            _ => {
-                self.limited.insert(
-                    key,
-                    Limited {
-                        last: now,
-                        pending: None,
-                    },
-                );
-                self.publish_book(book).await;
-            }
         }
     }
 
-    /// Publishes rate-limited books whose interval has passed.
+    /// Publishes held books whose interval has passed.
     pub async fn flush_due(&mut self) {
-        let now = Instant::now();
-        let mut due = Vec::new();
-        for l in self.limited.values_mut() {
-            if l.pending.is_some() && now.duration_since(l.last) >= self.min_interval {
-                l.last = now;
-                due.extend(l.pending.take());
-            }
-        }
-        for b in due {
+        for b in self.limiter.due(Instant::now()) {
             self.publish_book(b).await;
-        }
-    }
-
-    /// Forgets a symbol's pending book (its state was found wrong).
-    pub fn discard_pending(&mut self, venue: &str, symbol: Option<&Symbol>) {
-        for ((v, s), l) in self.limited.iter_mut() {
-            if v == venue && symbol.is_none_or(|sym| sym == s) {
-                l.pending = None;
-            }
         }
     }
 
@@ -158,7 +122,7 @@ impl Out {
     ) {
         if state == FeedState::Resync {
             self.counters.resyncs += 1;
-            self.discard_pending(venue, symbol.as_ref());
+            self.limiter.discard(venue, symbol.as_ref());
         }
         let sym = symbol.as_ref().map(|s| s.to_string());
         if state == FeedState::Resync {
@@ -211,12 +175,7 @@ impl Out {
 
     /// Publishes what is pending and waits for every ack.
     pub async fn flush(&mut self) {
-        let pending: Vec<BookSnapshot> = self
-            .limited
-            .values_mut()
-            .filter_map(|l| l.pending.take())
-            .collect();
-        for b in pending {
+        for b in self.limiter.drain() {
             self.publish_book(b).await;
         }
         if let Err(e) = self.publisher.flush().await {

@@ -154,10 +154,39 @@ impl Config {
     }
 }
 
+/// Book depths Kraken's `book` channel accepts.
+pub const KRAKEN_DEPTHS: [usize; 5] = [10, 25, 100, 500, 1000];
+/// Snapshot limits Binance's `depth` accepts.
+pub const BINANCE_LIMITS: [usize; 8] = [5, 10, 20, 50, 100, 500, 1000, 5000];
+
+/// The smallest allowed value at or above `want` (the largest if none is).
+pub fn round_up_depth(want: usize, allowed: &[usize]) -> usize {
+    allowed
+        .iter()
+        .copied()
+        .find(|&a| a >= want)
+        .or_else(|| allowed.last().copied())
+        .unwrap_or(want)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn depth_rounds_up_to_what_the_venue_accepts() {
+        for (want, allowed, got) in [
+            (10, &KRAKEN_DEPTHS[..], 10),
+            (11, &KRAKEN_DEPTHS[..], 25),
+            (1, &KRAKEN_DEPTHS[..], 10),
+            (5000, &KRAKEN_DEPTHS[..], 1000),
+            (10, &BINANCE_LIMITS[..], 10),
+            (30, &BINANCE_LIMITS[..], 50),
+        ] {
+            assert_eq!(round_up_depth(want, allowed), got, "{want}");
+        }
+    }
 
     #[test]
     fn parses_flags_and_normalizes_symbols() {

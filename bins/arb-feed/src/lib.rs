@@ -54,10 +54,19 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     match config.venue {
         Venue::Sim => sim::run(&config, &mut out, shutdown.as_mut()).await,
         Venue::Kraken => {
+            let depth = config::round_up_depth(config.depth, &config::KRAKEN_DEPTHS);
+            if depth != config.depth {
+                tracing::warn!(
+                    asked = config.depth,
+                    used = depth,
+                    "Kraken accepts book depths {:?}",
+                    config::KRAKEN_DEPTHS
+                );
+            }
             let a = kraken::KrakenAdapter::new(
                 config.kraken_url.clone(),
                 &config.symbols,
-                config.depth,
+                depth,
                 config.top,
             );
             runner::run_ws(a, &config, &mut out, shutdown.as_mut()).await

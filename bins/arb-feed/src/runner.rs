@@ -276,6 +276,8 @@ async fn fail_and_wait(
     out.counters.connect_failures += 1;
     let wait = policy.next_backoff().unwrap_or(Duration::from_secs(30));
     tracing::warn!(venue, %reason, ?wait, "cannot connect, retrying");
+    // Keep the heartbeat going while the venue is unreachable.
+    out.heartbeat().await;
     out.status(
         venue,
         None,

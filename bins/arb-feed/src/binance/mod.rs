@@ -66,7 +66,10 @@ impl BinanceAdapter {
         BinanceAdapter {
             stream_url: cfg.binance_stream_url.trim_end_matches('/').to_owned(),
             api_url: cfg.binance_api_url.clone(),
-            snapshot_limit: cfg.depth,
+            snapshot_limit: crate::config::round_up_depth(
+                cfg.depth,
+                &crate::config::BINANCE_LIMITS,
+            ),
             top: cfg.top,
             books,
             index,

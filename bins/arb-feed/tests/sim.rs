@@ -20,6 +20,10 @@ fn feed(h: &Harness, args: &[&str]) -> tokio::process::Command {
         "64MiB",
         "--sys-max-bytes",
         "16MiB",
+        "--md-max-age",
+        "1h",
+        "--sys-max-age",
+        "1h",
         "--venue",
         "sim",
     ])

@@ -29,7 +29,12 @@ pub const NATS_URL: &str = "nats://127.0.0.1:4222";
 pub const WAIT: Duration = Duration::from_secs(30);
 
 pub fn small_streams() -> StreamArgs {
+    let hour = Duration::from_secs(3600);
     StreamArgs {
+        md_max_age: hour,
+        arb_max_age: hour,
+        exec_max_age: hour,
+        sys_max_age: hour,
         md_max_bytes: 64 << 20,
         arb_max_bytes: 16 << 20,
         exec_max_bytes: 16 << 20,
@@ -93,6 +98,10 @@ impl Harness {
             "64MiB",
             "--sys-max-bytes",
             "16MiB",
+            "--md-max-age",
+            "1h",
+            "--sys-max-age",
+            "1h",
             "--heartbeat-interval",
             "1s",
             "--reconnect-initial",

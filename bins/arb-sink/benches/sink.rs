@@ -1,1 +1,395 @@
-fn main() {}
+//! Throughput of 10-level book snapshots into market_snapshots, all measured
+//! in one run against the local NATS and PostgreSQL:
+//!
+//! - raw binary COPY of pre-encoded rows in one transaction (the limit);
+//! - the sink: messages already in JetStream, arb-sink started, until every
+//!   message is committed and acked;
+//! - the sink's writer alone, per batch, for each candidate: COPY (the
+//!   default), COPY through a staging table + INSERT … ON CONFLICT, and
+//!   INSERT … SELECT FROM UNNEST;
+//! - a naive writer: one INSERT and one transaction per message.
+//!
+//! `cargo bench -p arb-sink --bench sink` (ARB_BENCH_ROWS to change the size).
+#![allow(unused_crate_dependencies)]
+
+use std::time::{Duration, Instant};
+
+use arb_shared::bus::Bus;
+use arb_shared::codec::Decoded;
+use arb_shared::config::{NatsArgs, StreamArgs};
+use arb_shared::model::BookSnapshot;
+use arb_shared::sample;
+use arb_shared::subject::StreamKind;
+use arb_shared::time::from_nanos;
+use arb_sink::rows::{CopyRows, Table};
+use arb_sink::store::{self, WriteMode};
+use clap::Parser;
+use rust_decimal::Decimal;
+use sqlx::{Connection, PgPool};
+
+const BATCH: usize = 2_000;
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l.to_owned())
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|k| k.parse::<f64>().ok())
+        })
+        .map(|kib| kib / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+async fn truncate(pool: &PgPool) {
+    sqlx::query("TRUNCATE market_snapshots")
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("CHECKPOINT").execute(pool).await.ok();
+}
+
+async fn count(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM market_snapshots")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+fn encode(books: &[Decoded]) -> bytes::Bytes {
+    let mut rows = CopyRows::new(Table::MarketSnapshots);
+    for b in books {
+        rows.push(b, "md.book.bench").unwrap();
+    }
+    rows.finish()
+}
+
+async fn raw_copy(pool: &PgPool, books: &[Decoded]) -> Duration {
+    let data = encode(books);
+    let mut conn = pool.acquire().await.unwrap();
+    let start = Instant::now();
+    let mut tx = conn.begin().await.unwrap();
+    let sql = format!(
+        "COPY market_snapshots ({}) FROM STDIN (FORMAT binary)",
+        Table::MarketSnapshots.column_list()
+    );
+    let mut copy = tx.copy_in_raw(&sql).await.unwrap();
+    copy.send(data.as_ref()).await.unwrap();
+    let n = copy.finish().await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(n as usize, books.len());
+    start.elapsed()
+}
+
+async fn writer_batches(pool: &PgPool, books: &[Decoded], mode: WriteMode) -> Duration {
+    let start = Instant::now();
+    for chunk in books.chunks(BATCH) {
+        let data = encode(chunk);
+        store::write_batch(pool, mode, &[(Table::MarketSnapshots, data)])
+            .await
+            .unwrap();
+    }
+    start.elapsed()
+}
+
+async fn unnest_batches(pool: &PgPool, books: &[BookSnapshot]) -> Duration {
+    let text = |v: &[Decimal]| {
+        format!(
+            "{{{}}}",
+            v.iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+    };
+    let start = Instant::now();
+    for chunk in books.chunks(BATCH) {
+        let mut cols: (
+            Vec<uuid::Uuid>,
+            Vec<chrono::DateTime<chrono::Utc>>,
+            Vec<chrono::DateTime<chrono::Utc>>,
+        ) = Default::default();
+        let (mut venue, mut symbol, mut seq, mut bb, mut ba) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        let (mut bp, mut bs, mut ap, mut asz) = (vec![], vec![], vec![], vec![]);
+        for b in chunk {
+            cols.0.push(b.id);
+            cols.1.push(b.exchange_ts.unwrap_or(b.received_ts));
+            cols.2.push(b.received_ts);
+            venue.push(b.venue.clone());
+            symbol.push(b.symbol.to_string());
+            seq.push(b.sequence.map(|s| s as i64));
+            bb.push(b.bids.first().map(|l| l.price));
+            ba.push(b.asks.first().map(|l| l.price));
+            bp.push(text(&b.bids.iter().map(|l| l.price).collect::<Vec<_>>()));
+            bs.push(text(&b.bids.iter().map(|l| l.qty).collect::<Vec<_>>()));
+            ap.push(text(&b.asks.iter().map(|l| l.price).collect::<Vec<_>>()));
+            asz.push(text(&b.asks.iter().map(|l| l.qty).collect::<Vec<_>>()));
+        }
+        let mut tx = pool.begin().await.unwrap();
+        sqlx::query(
+            "INSERT INTO market_snapshots (id, ts, received_ts, venue, symbol, sequence, checksum, best_bid, best_ask,
+                                           bid_prices, bid_sizes, ask_prices, ask_sizes)
+             SELECT id, ts, rts, venue, symbol, seq, 'verified', bb, ba, bp::numeric[], bs::numeric[], ap::numeric[], asz::numeric[]
+             FROM UNNEST($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::text[], $5::text[], $6::int8[],
+                         $7::numeric[], $8::numeric[], $9::text[], $10::text[], $11::text[], $12::text[])
+                  AS t(id, ts, rts, venue, symbol, seq, bb, ba, bp, bs, ap, asz)
+             ON CONFLICT (id, ts) DO NOTHING",
+        )
+        .bind(&cols.0)
+        .bind(&cols.1)
+        .bind(&cols.2)
+        .bind(&venue)
+        .bind(&symbol)
+        .bind(&seq)
+        .bind(&bb)
+        .bind(&ba)
+        .bind(&bp)
+        .bind(&bs)
+        .bind(&ap)
+        .bind(&asz)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+    start.elapsed()
+}
+
+async fn naive(pool: &PgPool, books: &[BookSnapshot]) -> Duration {
+    let start = Instant::now();
+    for b in books {
+        let bp: Vec<Decimal> = b.bids.iter().map(|l| l.price).collect();
+        let bs: Vec<Decimal> = b.bids.iter().map(|l| l.qty).collect();
+        let ap: Vec<Decimal> = b.asks.iter().map(|l| l.price).collect();
+        let asz: Vec<Decimal> = b.asks.iter().map(|l| l.qty).collect();
+        let mut tx = pool.begin().await.unwrap();
+        sqlx::query(
+            "INSERT INTO market_snapshots (id, ts, received_ts, venue, symbol, sequence, checksum, best_bid, best_ask,
+                                           bid_prices, bid_sizes, ask_prices, ask_sizes)
+             VALUES ($1, $2, $3, $4, $5, $6, 'verified', $7, $8, $9, $10, $11, $12) ON CONFLICT (id, ts) DO NOTHING",
+        )
+        .bind(b.id)
+        .bind(b.exchange_ts.unwrap_or(b.received_ts))
+        .bind(b.received_ts)
+        .bind(&b.venue)
+        .bind(b.symbol.to_string())
+        .bind(b.sequence.map(|s| s as i64))
+        .bind(bp[0])
+        .bind(ap[0])
+        .bind(&bp)
+        .bind(&bs)
+        .bind(&ap)
+        .bind(&asz)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+    start.elapsed()
+}
+
+async fn through_sink(
+    tb_args: &NatsArgs,
+    db_url: &str,
+    pool: &PgPool,
+    books: &[Decoded],
+    streams: &StreamArgs,
+) -> Duration {
+    let bus = Bus::connect_once(tb_args, "bench").await.expect("NATS");
+    let mut p = bus.publisher(1024);
+    for b in books {
+        let subject = b.subject(&bus.subjects).unwrap();
+        p.publish_raw(
+            subject,
+            b.headers(arb_shared::ContentType::Msgpack),
+            b.encode(arb_shared::ContentType::Msgpack).unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+    p.flush().await.unwrap();
+    let durable = format!("bench-{}", uuid::Uuid::now_v7().simple());
+    let cfg = arb_sink::SinkConfig::parse_from([
+        "arb-sink",
+        "--database-url",
+        db_url,
+        "--durable",
+        &durable,
+        "--stream",
+        "md",
+        "--heartbeat-interval",
+        "1h",
+        "--md-max-bytes",
+        &streams.md_max_bytes.to_string(),
+        "--nats-url",
+        &tb_args.nats_url,
+        "--subject-prefix",
+        tb_args.subject_prefix.as_deref().unwrap_or(""),
+    ]);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let start = Instant::now();
+    let sink = tokio::spawn(arb_sink::run(cfg, async move {
+        let _ = stop_rx.await;
+    }));
+    let stream = bus
+        .js
+        .get_stream(bus.subjects.stream_name(StreamKind::Md))
+        .await
+        .unwrap();
+    loop {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        if let Ok(info) = stream.consumer_info(&durable).await
+            && info.num_pending == 0
+            && info.num_ack_pending == 0
+            && info.delivered.stream_sequence > 0
+        {
+            break;
+        }
+    }
+    let elapsed = start.elapsed();
+    let _ = stop_tx.send(());
+    sink.await.unwrap().unwrap();
+    assert_eq!(
+        count(pool).await as usize,
+        books.len(),
+        "the sink stored every message"
+    );
+    let _ = stream.delete_consumer(&durable).await;
+    bus.drain().await;
+    elapsed
+}
+
+#[tokio::main]
+async fn main() {
+    let n: usize = std::env::var("ARB_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let naive_n = (n / 20).clamp(500, 5_000);
+    let admin = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin_pool = PgPool::connect(&admin)
+        .await
+        .expect("PostgreSQL (DATABASE_URL)");
+    let db = format!("arb_bench_{}", uuid::Uuid::now_v7().simple());
+    sqlx::query(&format!("CREATE DATABASE {db}"))
+        .execute(&admin_pool)
+        .await
+        .unwrap();
+    let mut u = url::Url::parse(&admin).unwrap();
+    u.set_path(&format!("/{db}"));
+    let db_url = u.to_string();
+    let pool = arb_shared::db::connect(&db_url, 4, Some(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    arb_shared::db::migrate(&pool).await.unwrap();
+
+    let ts0 = from_nanos(1_763_900_000_000_000_000);
+    arb_shared::db::ensure_partitions(&pool, ts0.date_naive(), 2)
+        .await
+        .unwrap();
+    let books: Vec<BookSnapshot> = (0..n as u64)
+        .map(|i| {
+            sample::book(
+                i,
+                ["kraken", "binance", "coinbase"][(i % 3) as usize],
+                "BTC/USD",
+                10,
+                ts0 + chrono::Duration::microseconds(i as i64 * 100),
+            )
+        })
+        .collect();
+    let decoded: Vec<Decoded> = books.iter().cloned().map(Decoded::Book).collect();
+
+    let prefix = format!("bench.{}", uuid::Uuid::now_v7().simple());
+    let nats = NatsArgs {
+        nats_url: std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
+        subject_prefix: Some(prefix),
+        ..NatsArgs::default()
+    };
+    let streams = StreamArgs {
+        md_max_bytes: 2 << 30,
+        ..StreamArgs::default()
+    };
+    let bus = Bus::connect_once(&nats, "bench").await.expect("NATS");
+    bus.ensure_streams(&streams).await.unwrap();
+
+    eprintln!("measuring {n} 10-level snapshots ({naive_n} for the naive writer)...");
+    let mut results: Vec<(&str, usize, Duration)> = Vec::new();
+    truncate(&pool).await;
+    results.push((
+        "raw binary COPY, one transaction (the limit)",
+        n,
+        raw_copy(&pool, &decoded).await,
+    ));
+    truncate(&pool).await;
+    results.push((
+        "arb-sink: JetStream -> PostgreSQL, commit + ack",
+        n,
+        through_sink(&nats, &db_url, &pool, &decoded, &streams).await,
+    ));
+    truncate(&pool).await;
+    results.push((
+        "sink writer: COPY per 2,000-row batch (default)",
+        n,
+        writer_batches(&pool, &decoded, WriteMode::Copy).await,
+    ));
+    truncate(&pool).await;
+    results.push((
+        "sink writer: staged COPY + INSERT ON CONFLICT",
+        n,
+        writer_batches(&pool, &decoded, WriteMode::Staged).await,
+    ));
+    truncate(&pool).await;
+    results.push((
+        "INSERT ... SELECT FROM UNNEST per 2,000 rows",
+        n,
+        unnest_batches(&pool, &books).await,
+    ));
+    truncate(&pool).await;
+    results.push((
+        "naive: one INSERT + commit per message",
+        naive_n,
+        naive(&pool, &books[..naive_n]).await,
+    ));
+
+    let rate = |r: &(&str, usize, Duration)| r.1 as f64 / r.2.as_secs_f64();
+    let copy_rate = rate(&results[0]);
+    let naive_rate = rate(&results[results.len() - 1]);
+    println!();
+    println!("| method | rows | seconds | rows/s | vs raw COPY | vs naive |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for r in &results {
+        println!(
+            "| {} | {} | {:.2} | {:.0} | {:.0}% | {:.1}x |",
+            r.0,
+            r.1,
+            r.2.as_secs_f64(),
+            rate(r),
+            100.0 * rate(r) / copy_rate,
+            rate(r) / naive_rate
+        );
+    }
+    let sink_rate = rate(&results[1]);
+    println!();
+    println!(
+        "sink = {:.0}% of raw COPY (target >= 80%), {:.1}x one-insert-per-message (target >= 30x); peak RSS of this process {:.0} MiB",
+        100.0 * sink_rate / copy_rate,
+        sink_rate / naive_rate,
+        peak_rss_mib()
+    );
+
+    for kind in StreamKind::ALL {
+        let _ = bus.js.delete_stream(bus.subjects.stream_name(kind)).await;
+    }
+    pool.close().await;
+    let _ = sqlx::query(&format!("DROP DATABASE {db} WITH (FORCE)"))
+        .execute(&admin_pool)
+        .await;
+}

@@ -26,27 +26,29 @@ fn stage_name(t: Table) -> String {
     format!("arb_stage_{}", t.name())
 }
 
-/// Creates this connection's staging tables (temporary, so private to it).
-pub async fn create_staging_tables(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    for t in Table::ALL {
-        let sql = format!(
-            "CREATE TEMP TABLE IF NOT EXISTS {} AS SELECT {} FROM {} WITH NO DATA",
-            stage_name(t),
-            t.column_list(),
-            t.name()
-        );
-        conn.execute(sql.as_str()).await?;
-    }
+/// Creates the connection's staging table for `t` if it is not there yet
+/// (temporary, so private to the connection; created on first use).
+async fn ensure_stage(conn: &mut PgConnection, t: Table) -> Result<(), sqlx::Error> {
+    // Quiet the "already exists, skipping" notice for the rest of the transaction.
+    conn.execute("SET LOCAL client_min_messages = warning")
+        .await?;
+    let sql = format!(
+        "CREATE TEMP TABLE IF NOT EXISTS {} AS SELECT {} FROM {} WITH NO DATA",
+        stage_name(t),
+        t.column_list(),
+        t.name()
+    );
+    conn.execute(sql.as_str()).await?;
     Ok(())
 }
 
-/// A lazy pool whose connections carry the staging tables.
+/// A lazy pool: a database that is down surfaces as errors on use, which the
+/// sink retries, rather than at start-up.
 pub fn pool(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
     let opts: sqlx::postgres::PgConnectOptions = url.parse()?;
     Ok(PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(std::time::Duration::from_secs(5))
-        .after_connect(|conn, _| Box::pin(async move { create_staging_tables(conn).await }))
         .connect_lazy_with(opts.application_name("arb-sink")))
 }
 
@@ -74,6 +76,7 @@ async fn copy_in(
 
 async fn staged(conn: &mut PgConnection, table: Table, data: &Bytes) -> Result<u64, sqlx::Error> {
     let stage = stage_name(table);
+    ensure_stage(conn, table).await?;
     conn.execute(format!("TRUNCATE {stage}").as_str()).await?;
     copy_in(conn, &stage, table, data).await?;
     let cols = table.column_list();

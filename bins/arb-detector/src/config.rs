@@ -144,8 +144,13 @@ pub struct Config {
     #[arg(long, env = "ARB_DETECTOR_HEARTBEAT_INTERVAL", value_parser = parse_duration, default_value = "5s")]
     pub heartbeat_interval: Duration,
     /// Publishes with acks not yet received, at most.
-    #[arg(long, env = "ARB_DETECTOR_MAX_INFLIGHT", default_value = "512")]
+    #[arg(long, env = "ARB_DETECTOR_MAX_INFLIGHT", default_value = "4096")]
     pub max_inflight: usize,
+    /// Publish opportunities as core NATS messages (the ARB stream still
+    /// stores them) instead of JetStream publishes that wait for a stream ack:
+    /// lower latency, but a publish the server drops is not retried.
+    #[arg(long, env = "ARB_DETECTOR_CORE_PUBLISH", default_value_t = false)]
+    pub core_publish: bool,
     #[command(flatten)]
     pub nats: NatsArgs,
     #[command(flatten)]

@@ -5,7 +5,7 @@
 
 use clap::Parser;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     arb_shared::telemetry::init("arb-detector");
     let config = arb_detector::Config::parse();

@@ -94,6 +94,8 @@ struct Runner {
     strategy: &'static str,
     detector: Box<dyn Detector>,
     publisher: Publisher,
+    /// Set with `--core-publish`: opportunities go out as core NATS publishes.
+    core: Option<(async_nats::Client, arb_shared::Subjects)>,
     counters: Counters,
     audit_limit: RateLimit,
     suppressed_since_last: u64,
@@ -128,7 +130,11 @@ impl Runner {
         for mut opp in out {
             opp.received_ts = Some(received);
             opp.published_ts = Some(time::now());
-            match self.publisher.publish(&opp).await {
+            let sent = match &self.core {
+                None => self.publisher.publish(&opp).await,
+                Some((client, subjects)) => publish_core(client, subjects, &opp).await,
+            };
+            match sent {
                 Ok(()) => match opp.state {
                     EpisodeState::Open => self.counters.opened += 1,
                     EpisodeState::Update => self.counters.updated += 1,
@@ -191,6 +197,26 @@ impl Runner {
     }
 }
 
+/// A core NATS publish with the contract's headers; the ARB stream stores it
+/// all the same, but nothing waits for (or retries on) a stream ack.
+async fn publish_core(
+    client: &async_nats::Client,
+    subjects: &arb_shared::Subjects,
+    opp: &Opportunity,
+) -> Result<(), arb_shared::BusError> {
+    use arb_shared::codec::Message as _;
+    let subject = opp.subject(subjects)?;
+    let headers = codec::headers(opp, codec::ContentType::Msgpack);
+    let payload = codec::encode(opp)?;
+    client
+        .publish_with_headers(subject.clone(), headers, payload)
+        .await
+        .map_err(|e| arb_shared::BusError::Publish {
+            subject,
+            message: e.to_string(),
+        })
+}
+
 pub(crate) async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     tokio::pin!(shutdown);
     let strategy = config.strategy.as_str();
@@ -228,6 +254,9 @@ pub(crate) async fn run(config: Config, shutdown: impl Future<Output = ()>) -> a
         strategy,
         detector: det,
         publisher: bus.publisher(config.max_inflight),
+        core: config
+            .core_publish
+            .then(|| (bus.client.clone(), bus.subjects.clone())),
         counters: Counters::default(),
         audit_limit: RateLimit::new(5, Duration::from_secs(1)),
         suppressed_since_last: 0,

@@ -377,3 +377,61 @@ async fn triangular_episode_opens_and_closes() {
     assert!(status.success(), "detector exited with {status}");
     setup.cleanup().await;
 }
+
+#[tokio::test]
+async fn core_publish_opportunities_are_still_stored_by_the_arb_stream() {
+    let setup = Setup::new().await;
+    let mut opps = setup.subscribe("arb.opp.>").await;
+    let mut hb = setup.subscribe("sys.state.detector-cross").await;
+    let mut det = Detector::start(
+        &setup.prefix,
+        &[
+            "--strategy=cross",
+            "--core-publish",
+            "--fee=sim-a=0.001,sim-b=0.002",
+        ],
+    );
+    wait_ready(&mut hb, "cross").await;
+    publish_books(
+        &setup,
+        &[
+            book("sim-a", "BTC/USD", 0, ("99", "1"), ("100", "1")),
+            book("sim-b", "BTC/USD", 10, ("101", "1"), ("102", "1")),
+        ],
+    )
+    .await;
+    let open = next_opp(&mut opps, "the open").await;
+    assert_eq!(
+        (open.key.as_str(), open.state),
+        ("BTC-USD_sim-a_sim-b", EpisodeState::Open)
+    );
+    let stream = setup
+        .bus
+        .js
+        .get_stream(setup.bus.subjects.stream_name(StreamKind::Arb))
+        .await
+        .expect("the ARB stream exists");
+    let subject = setup
+        .bus
+        .subjects
+        .opportunity(OpportunityKind::Cross, "BTC-USD_sim-a_sim-b")
+        .unwrap();
+    // The stream stores it on its own schedule: poll for it (a deadline for
+    // failing, not a speed assertion).
+    let mut stored = None;
+    for _ in 0..100 {
+        if let Ok(m) = stream.get_last_raw_message_by_subject(&subject).await {
+            stored = Some(m);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stored = stored.expect("the opportunity was not stored by the ARB stream");
+    let stored: Opportunity =
+        codec::decode(Some(&stored.headers), &stored.payload).expect("stored opportunity decodes");
+    assert_eq!(stored.id, open.id);
+    assert_eq!(stored.net_edge_bps, dec("69.8"));
+    let status = det.stop();
+    assert!(status.success(), "detector exited with {status}");
+    setup.cleanup().await;
+}

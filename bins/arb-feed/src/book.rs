@@ -5,11 +5,12 @@
 //! Each side is a `Vec` kept sorted from the worst price to the best, so the
 //! best level is at the end. Updates cluster at the top of the book, where an
 //! insert or delete moves few elements; a lookup is a binary search. Chosen
-//! by the benchmark (`cargo bench -p arb-feed --bench book`), which measures
-//! it against a best-first `VecDeque`, a `BTreeMap` and a naive re-sorted
-//! `Vec` on full 10- and 1,000-level books: fastest or within a few percent
-//! of the fastest in every cell, and its contiguous levels make the top-N
-//! copy and the checksum walk cheap.
+//! by the benchmark (`cargo bench -p arb-feed --bench book`), which races it
+//! against a best-first `VecDeque`, a `BTreeMap` and a naive re-sorted `Vec`
+//! on full 10- and 1,000-level books: the `Vec` and the `VecDeque` are level
+//! within noise, both ahead of the `BTreeMap` and far ahead of the naive
+//! baseline at 1,000 levels; the `Vec` is kept for its contiguous levels
+//! (cheap top-N copy and checksum walk) and simpler code.
 
 use arb_shared::model::{BookSnapshot, ChecksumStatus, new_id};
 use arb_shared::time::Timestamp;

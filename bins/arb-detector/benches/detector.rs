@@ -259,6 +259,9 @@ struct LatRow {
     /// The bare hop on a subject a JetStream stream stores.
     stored: Histogram<u64>,
     stored_got: usize,
+    /// The same with a reply subject, as a JetStream publish (stream ack) sends it.
+    stored_js: Histogram<u64>,
+    stored_js_got: usize,
     sent: usize,
     bare_got: usize,
 }
@@ -267,24 +270,30 @@ fn nats_url() -> String {
     std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
 
-/// Calls `send(i)` for `i` in `0..n` at `rate`/s, in 1 ms bursts (tokio's
-/// timer resolution). `send` stamps its own send instant.
-async fn paced<F, Fut>(rate: u32, n: usize, mut send: F)
+/// Calls `send(i)` for `i` in `0..n` at `rate`/s, each at its own due time,
+/// from a blocking thread (a thread sleep has ~50–100 µs of slack; a late
+/// send is followed by the next at once, so the average rate holds). Tokio's
+/// 1 ms timer would send in bursts instead. `send` stamps its own send instant.
+async fn paced<F, Fut>(rate: u32, n: usize, send: F)
 where
-    F: FnMut(usize) -> Fut,
+    F: FnMut(usize) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()>,
 {
-    let start = Instant::now();
-    let per = Duration::from_secs_f64(1.0 / f64::from(rate));
-    let mut i = 0;
-    while i < n {
-        let due = ((start.elapsed().as_secs_f64() / per.as_secs_f64()) as usize + 1).min(n);
-        while i < due {
-            send(i).await;
-            i += 1;
+    tokio::task::spawn_blocking(move || {
+        let mut send = send;
+        let start = Instant::now();
+        let per = Duration::from_secs_f64(1.0 / f64::from(rate));
+        for i in 0..n {
+            let due = start + per * i as u32;
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+            futures::executor::block_on(send(i));
         }
-        tokio::time::sleep_until((start + per * i as u32).into()).await;
-    }
+    })
+    .await
+    .expect("pacing thread");
 }
 
 type SentAt = Arc<Mutex<Vec<Option<Instant>>>>;
@@ -311,6 +320,7 @@ async fn bare_hop(
     rate: u32,
     n: usize,
     payload_len: usize,
+    js_publish: bool,
 ) -> (Histogram<u64>, usize) {
     let mut sub = rx.subscribe(subject.clone()).await.expect("subscribe");
     rx.flush().await.expect("flush");
@@ -335,14 +345,25 @@ async fn bare_hop(
             (h, got)
         })
     };
-    paced(rate, n, |i| {
+    let tx2 = tx.clone();
+    let subject2 = subject.clone();
+    let sent_at2 = sent_at.clone();
+    paced(rate, n, move |i| {
         let mut p = vec![0u8; payload_len.max(8)];
         p[..8].copy_from_slice(&(i as u64).to_le_bytes());
-        let subject = subject.clone();
-        let sent_at = sent_at.clone();
+        let subject = subject2.clone();
+        let sent_at = sent_at2.clone();
+        let tx = tx2.clone();
         async move {
             stamp(&sent_at, i);
-            tx.publish(subject, p.into()).await.expect("publish");
+            if js_publish {
+                // What a JetStream publish sends: a reply subject for the ack.
+                tx.publish_with_reply(subject, tx.new_inbox(), p.into())
+                    .await
+                    .expect("publish");
+            } else {
+                tx.publish(subject, p.into()).await.expect("publish");
+            }
         }
     })
     .await;
@@ -446,11 +467,17 @@ async fn detector_hop(
             )
         })
         .collect();
-    paced(rate, n, |i| {
+    let books = Arc::new(books);
+    let tx2 = tx.clone();
+    let subject2 = subject.clone();
+    let sent_at2 = sent_at.clone();
+    let sent_wall2 = sent_wall.clone();
+    paced(rate, n, move |i| {
         let (h, p) = books[i].clone();
-        let subject = subject.clone();
-        let sent_at = sent_at.clone();
-        let sent_wall = sent_wall.clone();
+        let subject = subject2.clone();
+        let sent_at = sent_at2.clone();
+        let sent_wall = sent_wall2.clone();
+        let tx = tx2.clone();
         async move {
             stamp(&sent_at, first_seq + i);
             if let Ok(mut w) = sent_wall.lock() {
@@ -565,12 +592,32 @@ async fn latency(rates: &[(u32, usize)], core_publish: bool) -> anyhow::Result<V
     let mut seq = 1;
     for &(rate, n) in rates {
         // Warm-up, untimed: a short burst through both paths.
-        let _ = bare_hop(&tx, &rx, bare_subject.clone(), rate, n / 20, payload_len).await;
+        let _ = bare_hop(
+            &tx,
+            &rx,
+            bare_subject.clone(),
+            rate,
+            n / 20,
+            payload_len,
+            false,
+        )
+        .await;
         let _ = detector_hop(&tx, &rx, &prefix, rate, n / 20, seq).await;
         seq += n / 20;
-        let (bare, bare_got) = bare_hop(&tx, &rx, bare_subject.clone(), rate, n, payload_len).await;
-        let (stored, stored_got) =
-            bare_hop(&tx, &rx, stored_subject.clone(), rate, n, payload_len).await;
+        let (bare, bare_got) =
+            bare_hop(&tx, &rx, bare_subject.clone(), rate, n, payload_len, false).await;
+        let (stored, stored_got) = bare_hop(
+            &tx,
+            &rx,
+            stored_subject.clone(),
+            rate,
+            n,
+            payload_len,
+            false,
+        )
+        .await;
+        let (stored_js, stored_js_got) =
+            bare_hop(&tx, &rx, stored_subject.clone(), rate, n, payload_len, true).await;
         let det = detector_hop(&tx, &rx, &prefix, rate, n, seq).await;
         seq += n;
         rows.push(LatRow {
@@ -579,6 +626,8 @@ async fn latency(rates: &[(u32, usize)], core_publish: bool) -> anyhow::Result<V
             det,
             stored,
             stored_got,
+            stored_js,
+            stored_js_got,
             sent: n,
             bare_got,
         });
@@ -604,6 +653,11 @@ fn print_latency(lat: &[LatRow]) {
                 "bare NATS publish → receive, subject stored by a stream",
                 &r.stored,
                 r.stored_got,
+            ),
+            (
+                "bare NATS publish → receive, stored subject, with a reply subject (JetStream publish)",
+                &r.stored_js,
+                r.stored_js_got,
             ),
             ("book → detector → opportunity", &r.det.path, r.det.got),
             (

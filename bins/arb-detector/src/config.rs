@@ -54,6 +54,31 @@ impl FromStr for FeeSpec {
     }
 }
 
+/// `CCY=amount`, a notional cap in one currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotionalSpec {
+    pub currency: String,
+    pub amount: Decimal,
+}
+
+impl FromStr for NotionalSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (ccy, amount) = s
+            .split_once('=')
+            .ok_or_else(|| format!("notional cap {s:?} is not of the form CCY=amount"))?;
+        let currency = arb_shared::symbol::normalize_asset(ccy);
+        if currency.is_empty() {
+            return Err(format!("notional cap {s:?} has no currency"));
+        }
+        Ok(NotionalSpec {
+            currency,
+            amount: parse_positive_decimal(amount)?,
+        })
+    }
+}
+
 /// A fee rate as a fraction in `[0, 1)`.
 pub fn parse_fee_rate(s: &str) -> Result<Decimal, String> {
     let rate = Decimal::from_str(s.trim()).map_err(|e| format!("bad fee rate {s:?}: {e}"))?;
@@ -111,6 +136,14 @@ pub struct Config {
     /// currency (triangular).
     #[arg(long, env = "ARB_DETECTOR_MAX_NOTIONAL", value_parser = parse_positive_decimal, default_value = "10000")]
     pub max_notional: Decimal,
+    /// A different cap for one currency, `CCY=amount` (e.g. `BTC=0.5` for
+    /// symbols quoted in BTC); repeat or comma-separate.
+    #[arg(
+        long = "max-notional-in",
+        env = "ARB_DETECTOR_MAX_NOTIONAL_IN",
+        value_delimiter = ','
+    )]
+    pub max_notional_in: Vec<NotionalSpec>,
     /// Taker fee of a venue, `venue=rate` as a fraction; repeat or comma-separate.
     /// Overrides the built-in defaults (kraken 0.0040, binance 0.0010,
     /// coinbase 0.0120, bybit 0.0010, okx 0.0010).
@@ -179,6 +212,11 @@ impl Config {
             max_book_age: self.max_book_age,
             min_net_edge_bps: self.min_net_edge_bps,
             max_notional: self.max_notional,
+            max_notional_in: self
+                .max_notional_in
+                .iter()
+                .map(|n| (n.currency.clone(), n.amount))
+                .collect(),
             fees,
             edge_tolerance_bps: self.edge_tolerance_bps,
             size_tolerance: self.size_tolerance,
@@ -234,7 +272,10 @@ impl Fees {
 pub struct DetectorConfig {
     pub max_book_age: Duration,
     pub min_net_edge_bps: Decimal,
+    /// Largest amount put in, in the quote (cross) or start (triangular) currency ...
     pub max_notional: Decimal,
+    /// ... unless that currency has its own cap here.
+    pub max_notional_in: HashMap<String, Decimal>,
     pub fees: Fees,
     pub edge_tolerance_bps: Decimal,
     pub size_tolerance: Decimal,
@@ -250,6 +291,7 @@ impl Default for DetectorConfig {
             max_book_age: Duration::from_secs(5),
             min_net_edge_bps: Decimal::new(5, 0),
             max_notional: Decimal::new(10_000, 0),
+            max_notional_in: HashMap::new(),
             fees: Fees::with_defaults(Decimal::new(10, 4)),
             edge_tolerance_bps: Decimal::new(2, 0),
             size_tolerance: Decimal::new(10, 2),
@@ -261,6 +303,14 @@ impl Default for DetectorConfig {
 }
 
 impl DetectorConfig {
+    /// The notional cap for amounts in `currency`.
+    pub fn max_notional_for(&self, currency: &str) -> Decimal {
+        self.max_notional_in
+            .get(currency)
+            .copied()
+            .unwrap_or(self.max_notional)
+    }
+
     pub fn venue_allowed(&self, venue: &str) -> bool {
         self.venues.is_empty() || self.venues.iter().any(|v| v == venue)
     }
@@ -281,6 +331,8 @@ mod tests {
             "sim-a=0.002,sim-b=0",
             "--default-fee",
             "0.0015",
+            "--max-notional-in",
+            "btc=0.5,ETH=8",
         ])
         .unwrap();
         let d = c.detector().unwrap();
@@ -307,6 +359,8 @@ mod tests {
             vec!["--fee", "kraken=1.5"],
             vec!["--fee", "kraken=-0.1"],
             vec!["--max-notional", "0"],
+            vec!["--max-notional-in", "BTC"],
+            vec!["--max-notional-in", "BTC=-1"],
             vec!["--min-net-edge-bps", "-3"],
             vec!["--strategy", "diagonal"],
             vec!["--max-book-age", "soon"],

@@ -166,7 +166,8 @@ fn evaluate(cfg: &DetectorConfig, store: &BookStore, a: SlotId, b: SlotId) -> Op
     }
     let (va, vb) = (store.venue_name(sa.venue), store.venue_name(sb.venue));
     let (fa, fb) = (cfg.fees.rate(va), cfg.fees.rate(vb));
-    let fill = best_fill(&sa.asks, &sb.bids, fa, fb, cfg.max_notional)?;
+    let cap = cfg.max_notional_for(sa.symbol.quote());
+    let fill = best_fill(&sa.asks, &sb.bids, fa, fb, cap)?;
     let net_edge_bps = fill.net_edge_bps();
     if net_edge_bps <= cfg.min_net_edge_bps {
         return None;
@@ -507,6 +508,38 @@ mod tests {
         assert_ne!(out[0].episode_id, open[0].episode_id);
         assert_eq!(d.close_all().len(), 1);
         assert_eq!(d.open_episodes(), 0);
+    }
+
+    #[test]
+    fn notional_cap_follows_the_quote_currency() {
+        let mut c = cfg();
+        c.max_notional = dec("1000000");
+        c.max_notional_in.insert("BTC".into(), dec("0.025"));
+        let mut d = CrossDetector::new(c);
+        // ETH/BTC: ask 0.05 × 10 on a, bid 0.051 × 10 on b. Uncapped it would
+        // take 10 ETH (0.5 BTC); capped at 0.025 BTC it takes 0.5 ETH.
+        d.on_book(&book(
+            "a",
+            "ETH/BTC",
+            0,
+            &[("0.049", "10")],
+            &[("0.05", "10")],
+        ));
+        let out = d.on_book(&book(
+            "b",
+            "ETH/BTC",
+            0,
+            &[("0.051", "10")],
+            &[("0.052", "10")],
+        ));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].currency, "BTC");
+        assert_eq!(out[0].notional, dec("0.025"));
+        assert_eq!(out[0].legs[0].qty, dec("0.5"));
+        // USD symbols keep the general cap: all 1 BTC of depth is taken.
+        d.on_book(&book("a", "BTC/USD", 0, &[("99", "1")], &[("100", "1")]));
+        let out = d.on_book(&book("b", "BTC/USD", 0, &[("101", "1")], &[("102", "1")]));
+        assert_eq!(out[0].legs[0].qty, dec("1"));
     }
 
     #[test]

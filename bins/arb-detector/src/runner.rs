@@ -227,9 +227,25 @@ pub(crate) async fn run(config: Config, shutdown: impl Future<Output = ()>) -> a
         _ = &mut shutdown => return Ok(()),
         bus = Bus::connect(&config.nats, &service, None) => bus.context("failed to connect to NATS")?,
     };
-    bus.ensure_streams(&config.streams)
-        .await
-        .context("failed to create the JetStream streams")?;
+    // JetStream may still be starting: retry with backoff, not exit.
+    let mut wait = Duration::from_millis(200);
+    loop {
+        match bus.ensure_streams(&config.streams).await {
+            Ok(()) => break,
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(error = %e, ?wait, "cannot create the JetStream streams yet, retrying");
+                tokio::select! {
+                    _ = &mut shutdown => {
+                        bus.drain().await;
+                        return Ok(());
+                    }
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(Duration::from_secs(10));
+            }
+            Err(e) => return Err(e).context("failed to create the JetStream streams"),
+        }
+    }
     let books_subject = bus.subjects.with_prefix(&config.books);
     let status_subject = bus.subjects.with_prefix("md.status.>");
     let mut books = bus

@@ -412,7 +412,7 @@ impl TriangularDetector {
             };
             (levels, l.dir, Decimal::ONE - self.fee_mult[l.slot].0)
         });
-        let fill = best_cycle(books, self.cfg.max_notional)?;
+        let fill = best_cycle(books, self.cfg.max_notional_for(&cycle.start))?;
         let net_edge_bps = fill.net_edge_bps();
         if net_edge_bps <= self.cfg.min_net_edge_bps {
             return None;

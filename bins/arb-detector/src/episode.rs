@@ -51,6 +51,9 @@ pub struct Tolerance {
 pub struct Episodes {
     tolerance: Tolerance,
     open: HashMap<String, Episode>,
+    /// A lower bound of the open episodes' oldest input times, so the
+    /// per-book staleness check is O(1) until something may be stale.
+    earliest_input: Option<Timestamp>,
 }
 
 impl Episodes {
@@ -58,6 +61,7 @@ impl Episodes {
         Episodes {
             tolerance,
             open: HashMap::new(),
+            earliest_input: None,
         }
     }
 
@@ -84,42 +88,57 @@ impl Episodes {
                 let ep = self.open.remove(key)?;
                 Some(close_message(key, ep, at))
             }
-            Some(e) => match self.open.get_mut(key) {
-                None => {
-                    let ep = Episode {
-                        id: new_id(),
-                        kind,
-                        opened_ts: at,
-                        peak_edge_bps: e.net_edge_bps,
-                        published_edge_bps: e.net_edge_bps,
-                        published_notional: e.notional,
-                        last: e,
-                    };
-                    let msg = message(key, &ep, EpisodeState::Open, at);
-                    self.open.insert(key.to_owned(), ep);
-                    Some(msg)
+            Some(e) => {
+                if self.earliest_input.is_none_or(|t| e.oldest_input_ts < t) {
+                    self.earliest_input = Some(e.oldest_input_ts);
                 }
-                Some(ep) => {
-                    if e.net_edge_bps > ep.peak_edge_bps {
-                        ep.peak_edge_bps = e.net_edge_bps;
-                    }
-                    let edge_moved =
-                        (e.net_edge_bps - ep.published_edge_bps).abs() > self.tolerance.edge_bps;
-                    let size_moved = if ep.published_notional.is_zero() {
-                        !e.notional.is_zero()
-                    } else {
-                        (e.notional - ep.published_notional).abs()
-                            > ep.published_notional * self.tolerance.size
-                    };
-                    ep.last = e;
-                    if !(edge_moved || size_moved) {
-                        return None;
-                    }
-                    ep.published_edge_bps = ep.last.net_edge_bps;
-                    ep.published_notional = ep.last.notional;
-                    Some(message(key, ep, EpisodeState::Update, at))
+                self.observe_clearing(kind, key, e, at)
+            }
+        }
+    }
+
+    fn observe_clearing(
+        &mut self,
+        kind: OpportunityKind,
+        key: &str,
+        e: Evaluation,
+        at: Timestamp,
+    ) -> Option<Opportunity> {
+        match self.open.get_mut(key) {
+            None => {
+                let ep = Episode {
+                    id: new_id(),
+                    kind,
+                    opened_ts: at,
+                    peak_edge_bps: e.net_edge_bps,
+                    published_edge_bps: e.net_edge_bps,
+                    published_notional: e.notional,
+                    last: e,
+                };
+                let msg = message(key, &ep, EpisodeState::Open, at);
+                self.open.insert(key.to_owned(), ep);
+                Some(msg)
+            }
+            Some(ep) => {
+                if e.net_edge_bps > ep.peak_edge_bps {
+                    ep.peak_edge_bps = e.net_edge_bps;
                 }
-            },
+                let edge_moved =
+                    (e.net_edge_bps - ep.published_edge_bps).abs() > self.tolerance.edge_bps;
+                let size_moved = if ep.published_notional.is_zero() {
+                    !e.notional.is_zero()
+                } else {
+                    (e.notional - ep.published_notional).abs()
+                        > ep.published_notional * self.tolerance.size
+                };
+                ep.last = e;
+                if !(edge_moved || size_moved) {
+                    return None;
+                }
+                ep.published_edge_bps = ep.last.net_edge_bps;
+                ep.published_notional = ep.last.notional;
+                Some(message(key, ep, EpisodeState::Update, at))
+            }
         }
     }
 
@@ -148,14 +167,12 @@ impl Episodes {
 
     /// Closes the episodes that use a book older than `stale_before`.
     pub fn close_stale(&mut self, stale_before: Timestamp, at: Timestamp) -> Vec<Opportunity> {
-        if self
-            .open
-            .values()
-            .all(|ep| ep.last.oldest_input_ts >= stale_before)
-        {
+        if self.earliest_input.is_none_or(|t| t >= stale_before) {
             return Vec::new();
         }
-        self.close_where(at, |_, oldest| oldest < stale_before)
+        let out = self.close_where(at, |_, oldest| oldest < stale_before);
+        self.earliest_input = self.open.values().map(|ep| ep.last.oldest_input_ts).min();
+        out
     }
 }
 

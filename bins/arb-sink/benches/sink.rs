@@ -215,6 +215,9 @@ async fn through_sink(
     }
     p.flush().await.unwrap();
     let durable = format!("bench-{}", uuid::Uuid::now_v7().simple());
+    let extra: Vec<String> = std::env::var("ARB_BENCH_SINK_ARGS")
+        .map(|v| v.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
     let cfg = arb_sink::SinkConfig::parse_from([
         "arb-sink",
         "--database-url",
@@ -231,7 +234,10 @@ async fn through_sink(
         &tb_args.nats_url,
         "--subject-prefix",
         tb_args.subject_prefix.as_deref().unwrap_or(""),
-    ]);
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .chain(extra));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let start = Instant::now();
     let sink = tokio::spawn(arb_sink::run(cfg, async move {
@@ -265,6 +271,30 @@ async fn through_sink(
     elapsed
 }
 
+/// The NATS side alone: pull every message and ack it, no database.
+async fn consume_only(tb_args: &NatsArgs, n: usize) -> Duration {
+    use futures::StreamExt;
+    let bus = Bus::connect_once(tb_args, "bench-consume").await.expect("NATS");
+    let durable = format!("bench-c-{}", uuid::Uuid::now_v7().simple());
+    let consumer = bus
+        .durable_consumer(StreamKind::Md, &durable, vec![bus.subjects.stream_filter(StreamKind::Md)], 20_000, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let mut msgs = consumer.stream().max_messages_per_batch(2_000).messages().await.unwrap();
+    let mut seen = 0;
+    while seen < n {
+        let m = msgs.next().await.unwrap().unwrap();
+        m.ack().await.unwrap();
+        seen += 1;
+    }
+    let elapsed = start.elapsed();
+    let stream = bus.js.get_stream(bus.subjects.stream_name(StreamKind::Md)).await.unwrap();
+    let _ = stream.delete_consumer(&durable).await;
+    bus.drain().await;
+    elapsed
+}
+
 #[tokio::main]
 async fn main() {
     let n: usize = std::env::var("ARB_BENCH_ROWS")
@@ -282,9 +312,8 @@ async fn main() {
         .execute(&admin_pool)
         .await
         .unwrap();
-    let mut u = url::Url::parse(&admin).unwrap();
-    u.set_path(&format!("/{db}"));
-    let db_url = u.to_string();
+    let (server, _) = admin.split_once('?').unwrap_or((&admin, ""));
+    let db_url = format!("{}/{db}", server.rsplit_once('/').map(|(s, _)| s).unwrap_or(server));
     let pool = arb_shared::db::connect(&db_url, 4, Some(Duration::from_secs(10)))
         .await
         .unwrap();
@@ -334,6 +363,8 @@ async fn main() {
         n,
         through_sink(&nats, &db_url, &pool, &decoded, &streams).await,
     ));
+    truncate(&pool).await;
+    results.push(("JetStream pull + ack only, no database (NATS ceiling)", n, consume_only(&nats, n).await));
     truncate(&pool).await;
     results.push((
         "sink writer: COPY per 2,000-row batch (default)",

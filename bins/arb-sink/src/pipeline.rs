@@ -1,17 +1,24 @@
-//! One pipeline per stream: a reader pulls from the durable consumer and
-//! decodes into batches (flushed on size or age); a writer stores each batch
-//! in one transaction, dead-letters what cannot be decoded or stored, and acks
-//! only after the commit. While PostgreSQL is down the writer holds the batch,
-//! retries with backoff and keeps the messages' ack deadline alive; nothing is
-//! acked, so nothing is lost.
+//! One pipeline per stream: a reader pulls from the durable consumer, decodes
+//! each message and encodes its row straight into the batch's COPY data
+//! (flushed on size or age); a writer streams each batch into PostgreSQL in
+//! one transaction, dead-letters what cannot be decoded or stored, and acks
+//! each message only after the commit. (Not one `AckPolicy::All` ack per
+//! batch: after a crash, the new process's first ack would also cover the
+//! messages the dead one had received and never committed. The SIGKILL test
+//! catches that.)
+//! While PostgreSQL is down the writer holds the batch, retries with backoff
+//! and keeps the messages' ack deadline alive; nothing is acked, so nothing is
+//! lost.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind};
 use backoff::backoff::Backoff;
+use bytes::Bytes;
+use chrono::NaiveDate;
 use futures::StreamExt;
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio::time::Instant;
@@ -38,18 +45,17 @@ pub struct Counters {
 }
 
 impl Counters {
-    fn add_rows(&self, t: Table, n: u64) {
-        let i = Table::ALL.iter().position(|x| *x == t).unwrap_or(0);
-        self.rows[i].fetch_add(n, Ordering::Relaxed);
+    fn add_rows(&self, written: BTreeMap<Table, u64>) {
+        for (t, n) in written {
+            let i = Table::ALL.iter().position(|x| *x == t).unwrap_or(0);
+            self.rows[i].fetch_add(n, Ordering::Relaxed);
+        }
     }
 
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
         let mut m = BTreeMap::new();
         for (i, t) in Table::ALL.iter().enumerate() {
-            m.insert(
-                format!("rows.{}", t.name()),
-                self.rows[i].load(Ordering::Relaxed),
-            );
+            m.insert(format!("rows.{}", t.name()), self.rows[i].load(Ordering::Relaxed));
         }
         for (k, v) in [
             ("messages", &self.messages),
@@ -73,117 +79,6 @@ pub struct Ctx {
     pub partitions: Mutex<Partitions>,
 }
 
-struct Item {
-    msg: jetstream::Message,
-    decoded: Result<Decoded, String>,
-}
-
-fn decode(ctx: &Ctx, msg: &jetstream::Message) -> Result<Decoded, String> {
-    Decoded::decode(
-        &ctx.bus.subjects,
-        &msg.subject,
-        msg.headers.as_ref(),
-        &msg.payload,
-    )
-    .map_err(|e| e.to_string())
-}
-
-/// Reads one stream until shutdown, handing batches to its writer.
-pub async fn run_stream(ctx: Arc<Ctx>, kind: StreamKind, mut shutdown: watch::Receiver<bool>) {
-    let (tx, rx) = mpsc::channel::<Vec<Item>>(1);
-    let writer = tokio::spawn(write_loop(ctx.clone(), kind, rx, shutdown.clone()));
-    let batch_size = ctx.cfg.batch_size.max(1);
-    let mut policy = backoff_policy(Duration::from_millis(200), Duration::from_secs(10));
-    let mut buf: Vec<Item> = Vec::with_capacity(batch_size);
-    let mut deadline: Option<Instant> = None;
-    'connect: while !*shutdown.borrow() {
-        let consumer = ctx
-            .bus
-            .durable_consumer(
-                kind,
-                &ctx.cfg.durable,
-                vec![ctx.bus.subjects.stream_filter(kind)],
-                (batch_size * 4) as i64,
-                ctx.cfg.ack_wait,
-            )
-            .await;
-        let messages = match consumer {
-            Ok(c) => c
-                .stream()
-                .max_messages_per_batch(batch_size)
-                .heartbeat(Duration::from_secs(5))
-                .expires(Duration::from_secs(30))
-                .messages()
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        let mut messages = match messages {
-            Ok(m) => m,
-            Err(e) => {
-                let wait = policy.next_backoff().unwrap_or(Duration::from_secs(10));
-                tracing::warn!(stream = kind.base_name(), error = %e, ?wait, "cannot consume, retrying");
-                tokio::select! {
-                    _ = shutdown.changed() => break,
-                    _ = tokio::time::sleep(wait) => continue,
-                }
-            }
-        };
-        policy.reset();
-        loop {
-            let flush_at = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-            tokio::select! {
-                _ = shutdown.changed() => break 'connect,
-                _ = tokio::time::sleep_until(flush_at), if deadline.is_some() => {
-                    deadline = None;
-                    if tx.send(std::mem::replace(&mut buf, Vec::with_capacity(batch_size))).await.is_err() {
-                        break 'connect;
-                    }
-                }
-                next = messages.next() => match next {
-                    None => continue 'connect,
-                    Some(Err(e)) => {
-                        tracing::warn!(stream = kind.base_name(), error = %e, "pull error");
-                        continue;
-                    }
-                    Some(Ok(msg)) => {
-                        let decoded = decode(&ctx, &msg);
-                        buf.push(Item { msg, decoded });
-                        if deadline.is_none() {
-                            deadline = Some(Instant::now() + ctx.cfg.batch_max_age);
-                        }
-                        if buf.len() >= batch_size {
-                            deadline = None;
-                            if tx.send(std::mem::replace(&mut buf, Vec::with_capacity(batch_size))).await.is_err() {
-                                break 'connect;
-                            }
-                        }
-                    }
-                },
-            }
-        }
-    }
-    // Shutting down: what was read is still written (and acked) before exit.
-    if !buf.is_empty() {
-        let _ = tx.send(buf).await;
-    }
-    drop(tx);
-    if let Err(e) = writer.await {
-        tracing::error!(error = %e, "writer task failed");
-    }
-}
-
-async fn write_loop(
-    ctx: Arc<Ctx>,
-    kind: StreamKind,
-    mut rx: mpsc::Receiver<Vec<Item>>,
-    shutdown: watch::Receiver<bool>,
-) {
-    while let Some(items) = rx.recv().await {
-        write_items(&ctx, kind, items, &shutdown).await;
-    }
-}
-
 /// A message the sink gives up on, with the dead letter that records it.
 struct Rejected {
     msg: jetstream::Message,
@@ -192,11 +87,7 @@ struct Rejected {
 
 fn reject(ctx: &Ctx, msg: jetstream::Message, reason: String) -> Rejected {
     let (stream, stream_seq, published) = match msg.info() {
-        Ok(i) => (
-            Some(i.stream.to_owned()),
-            Some(i.stream_sequence),
-            Some(i.published),
-        ),
+        Ok(i) => (Some(i.stream.to_owned()), Some(i.stream_sequence), Some(i.published)),
         Err(_) => (None, None, None),
     };
     // Derived from where the message sits in its stream, so a redelivery of the
@@ -204,10 +95,7 @@ fn reject(ctx: &Ctx, msg: jetstream::Message, reason: String) -> Rejected {
     let id = match (&stream, stream_seq, published) {
         (Some(s), Some(seq), Some(p)) => {
             let at = time::from_nanos(p.unix_timestamp_nanos().clamp(0, i64::MAX as i128) as i64);
-            id_at(
-                at,
-                stable_hash(&[ctx.cfg.service.as_bytes(), s.as_bytes(), &seq.to_be_bytes()]),
-            )
+            id_at(at, stable_hash(&[ctx.cfg.service.as_bytes(), s.as_bytes(), &seq.to_be_bytes()]))
         }
         _ => new_id(),
     };
@@ -225,51 +113,177 @@ fn reject(ctx: &Ctx, msg: jetstream::Message, reason: String) -> Rejected {
     Rejected { msg, letter }
 }
 
-/// Groups messages into COPY data per table; a message that cannot be
-/// encoded moves from `good` to `rejected`. Dead letters are added to the
-/// audit rows so they are stored in the same transaction as the batch.
-fn encode(
-    ctx: &Ctx,
-    good: &mut Vec<(jetstream::Message, Decoded)>,
-    rejected: &mut Vec<Rejected>,
-) -> Vec<(Table, bytes::Bytes)> {
-    let mut groups: BTreeMap<Table, CopyRows> = BTreeMap::new();
-    let mut kept = Vec::with_capacity(good.len());
-    for (msg, decoded) in good.drain(..) {
-        let table = Table::of(&decoded);
-        let rows = groups.entry(table).or_insert_with(|| CopyRows::new(table));
-        match rows.push(&decoded, &msg.subject) {
-            Ok(()) => kept.push((msg, decoded)),
-            Err(e) => rejected.push(reject(ctx, msg, e.to_string())),
+fn decode(ctx: &Ctx, msg: &jetstream::Message) -> Result<Decoded, String> {
+    Decoded::decode(&ctx.bus.subjects, &msg.subject, msg.headers.as_ref(), &msg.payload).map_err(|e| e.to_string())
+}
+
+/// A batch being filled by the reader: rows are encoded as messages arrive.
+struct Batch {
+    groups: BTreeMap<Table, CopyRows>,
+    good: Vec<jetstream::Message>,
+    rejected: Vec<Rejected>,
+    days: BTreeSet<NaiveDate>,
+    started: Option<Instant>,
+}
+
+impl Batch {
+    fn new(capacity: usize) -> Self {
+        Batch {
+            groups: BTreeMap::new(),
+            good: Vec::with_capacity(capacity),
+            rejected: Vec::new(),
+            days: BTreeSet::new(),
+            started: None,
         }
     }
-    *good = kept;
-    for r in rejected.iter() {
-        let rows = groups
-            .entry(Table::AuditEvents)
-            .or_insert_with(|| CopyRows::new(Table::AuditEvents));
+
+    fn len(&self) -> usize {
+        self.good.len() + self.rejected.len()
+    }
+
+    fn add(&mut self, ctx: &Ctx, msg: jetstream::Message) {
+        if self.started.is_none() {
+            self.started = Some(Instant::now());
+        }
+        if msg.info().is_ok_and(|i| i.delivered > 1) {
+            ctx.counters.redelivered.fetch_add(1, Ordering::Relaxed);
+        }
+        let decoded = match decode(ctx, &msg) {
+            Ok(d) => d,
+            Err(reason) => return self.rejected.push(reject(ctx, msg, reason)),
+        };
+        let table = Table::of(&decoded);
+        let rows = self.groups.entry(table).or_insert_with(|| CopyRows::new(table));
+        match rows.push(&decoded, &msg.subject) {
+            Ok(()) => {
+                if let Decoded::Book(b) = &decoded {
+                    self.days.insert(b.event_time().date_naive());
+                }
+                self.good.push(msg);
+            }
+            Err(e) => self.rejected.push(reject(ctx, msg, e.to_string())),
+        }
+    }
+
+    /// The COPY data, with the dead letters' audit rows in the same transaction.
+    fn tables(&mut self) -> Vec<(Table, Bytes)> {
+        let mut out: Vec<(Table, Bytes)> = std::mem::take(&mut self.groups)
+            .into_iter()
+            .filter(|(_, r)| !r.is_empty())
+            .map(|(t, r)| (t, r.finish()))
+            .collect();
+        if let Some(letters) = dead_letter_rows(&self.rejected) {
+            out.push(letters);
+        }
+        out
+    }
+}
+
+fn dead_letter_rows(rejected: &[Rejected]) -> Option<(Table, Bytes)> {
+    let mut rows = CopyRows::new(Table::AuditEvents);
+    for r in rejected {
         if let Err(e) = rows.push(&Decoded::DeadLetter(r.letter.clone()), &r.letter.subject) {
             tracing::error!(error = %e, "cannot encode a dead letter");
         }
     }
-    groups
-        .into_iter()
-        .filter(|(_, r)| !r.is_empty())
-        .map(|(t, r)| (t, r.finish()))
-        .collect()
+    (!rows.is_empty()).then(|| (Table::AuditEvents, rows.finish()))
 }
 
-fn book_days(good: &[(jetstream::Message, Decoded)]) -> Vec<chrono::NaiveDate> {
-    let mut days: Vec<_> = good
-        .iter()
-        .filter_map(|(_, d)| match d {
-            Decoded::Book(b) => Some(b.event_time().date_naive()),
-            _ => None,
-        })
-        .collect();
-    days.sort();
-    days.dedup();
-    days
+/// Reads one stream until shutdown, handing batches to its writer.
+pub async fn run_stream(ctx: Arc<Ctx>, kind: StreamKind, mut shutdown: watch::Receiver<bool>) {
+    let (tx, rx) = mpsc::channel::<Batch>(1);
+    let writer = tokio::spawn(write_loop(ctx.clone(), kind, rx, shutdown.clone()));
+    let batch_size = ctx.cfg.batch_size.max(1);
+    let mut policy = backoff_policy(Duration::from_millis(200), Duration::from_secs(10));
+    let mut batch = Batch::new(batch_size);
+    'connect: while !*shutdown.borrow() {
+        let consumer = ctx
+            .bus
+            .durable_consumer(
+                kind,
+                &ctx.cfg.durable,
+                vec![ctx.bus.subjects.stream_filter(kind)],
+                (batch_size * 8).max(10_000) as i64,
+                ctx.cfg.ack_wait,
+            )
+            .await;
+        let messages = match consumer {
+            Ok(c) => {
+                c
+                .stream()
+                .max_messages_per_batch(batch_size)
+                .heartbeat(Duration::from_secs(5))
+                .expires(Duration::from_secs(30))
+                .messages()
+                .await
+                .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        let mut messages = match messages {
+            Ok(m) => m,
+            Err(e) => {
+                let wait = policy.next_backoff().unwrap_or(Duration::from_secs(10));
+                tracing::warn!(stream = kind.base_name(), error = %e, ?wait, "cannot consume, retrying");
+                tokio::select! {
+                    _ = shutdown.changed() => break,
+                    _ = tokio::time::sleep(wait) => continue,
+                }
+            }
+        };
+        policy.reset();
+        loop {
+            let flush_at = batch.started.map(|s| s + ctx.cfg.batch_max_age);
+            let full = tokio::select! {
+                _ = shutdown.changed() => break 'connect,
+                _ = tokio::time::sleep_until(flush_at.unwrap_or_else(Instant::now)), if flush_at.is_some() => true,
+                next = messages.next() => match next {
+                    None => continue 'connect,
+                    Some(Err(e)) => {
+                        tracing::warn!(stream = kind.base_name(), error = %e, "pull error");
+                        false
+                    }
+                    Some(Ok(msg)) => {
+                        batch.add(&ctx, msg);
+                        batch.len() >= batch_size
+                    }
+                },
+            };
+            if full && batch.len() > 0 && tx.send(std::mem::replace(&mut batch, Batch::new(batch_size))).await.is_err() {
+                break 'connect;
+            }
+        }
+    }
+    // Shutting down: what was read is still written (and acked) before exit.
+    if batch.len() > 0 {
+        let _ = tx.send(batch).await;
+    }
+    drop(tx);
+    if let Err(e) = writer.await {
+        tracing::error!(error = %e, "writer task failed");
+    }
+}
+
+/// Writes batches in order; hands committed messages to an acker task so the
+/// next COPY starts right after a commit.
+async fn write_loop(ctx: Arc<Ctx>, kind: StreamKind, mut rx: mpsc::Receiver<Batch>, shutdown: watch::Receiver<bool>) {
+    let (ack_tx, mut ack_rx) = mpsc::channel::<Vec<jetstream::Message>>(4);
+    let acker = tokio::spawn(async move {
+        while let Some(msgs) = ack_rx.recv().await {
+            for m in msgs {
+                if let Err(e) = m.ack().await {
+                    tracing::warn!(error = %e, "ack failed; the message will be redelivered and dropped as a duplicate");
+                }
+            }
+        }
+    });
+    while let Some(batch) = rx.recv().await {
+        if let Some(committed) = write_batch(&ctx, kind, batch, &shutdown).await {
+            let _ = ack_tx.send(committed).await;
+        }
+    }
+    drop(ack_tx);
+    let _ = acker.await;
 }
 
 enum WriteOutcome {
@@ -280,23 +294,27 @@ enum WriteOutcome {
     Abandoned,
 }
 
+fn is_missing_partition(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("23514")
+        && db.message().contains("no partition"))
+}
+
 /// Writes with retry and backoff while the error is transient; keeps the
 /// messages' ack deadline alive meanwhile.
 async fn write_retrying(
     ctx: &Ctx,
     kind: StreamKind,
-    good: &[(jetstream::Message, Decoded)],
-    tables: &[(Table, bytes::Bytes)],
+    days: &BTreeSet<NaiveDate>,
+    tables: &[(Table, Bytes)],
     pending: &[&jetstream::Message],
     shutdown: &watch::Receiver<bool>,
 ) -> WriteOutcome {
     let mut policy = backoff_policy(Duration::from_millis(100), Duration::from_secs(5));
     let mut last_progress = Instant::now();
     loop {
-        let days = book_days(good);
         let result = async {
             if !days.is_empty() {
-                ctx.partitions.lock().await.ensure(&ctx.pool, days).await?;
+                ctx.partitions.lock().await.ensure(&ctx.pool, days.iter().copied()).await?;
             }
             store::write_batch(&ctx.pool, ctx.cfg.write_mode, tables).await
         }
@@ -317,10 +335,10 @@ async fn write_retrying(
                     }
                     last_progress = Instant::now();
                 }
-                if *shutdown.borrow() {
+                let mut sd = shutdown.clone();
+                if *sd.borrow() {
                     return WriteOutcome::Abandoned;
                 }
-                let mut sd = shutdown.clone();
                 tokio::select! {
                     _ = sd.changed() => return WriteOutcome::Abandoned,
                     _ = tokio::time::sleep(wait) => {}
@@ -334,110 +352,66 @@ async fn write_retrying(
     }
 }
 
-fn is_missing_partition(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("23514")
-        && db.message().contains("no partition"))
-}
-
-async fn write_items(
+/// Stores a batch; returns its committed messages, to be acked.
+async fn write_batch(
     ctx: &Ctx,
     kind: StreamKind,
-    items: Vec<Item>,
+    mut batch: Batch,
     shutdown: &watch::Receiver<bool>,
-) {
-    let n = items.len() as u64;
-    let mut rejected = Vec::new();
-    let mut good = Vec::with_capacity(items.len());
-    for item in items {
-        if item.msg.info().is_ok_and(|i| i.delivered > 1) {
-            ctx.counters.redelivered.fetch_add(1, Ordering::Relaxed);
-        }
-        match item.decoded {
-            Ok(d) => good.push((item.msg, d)),
-            Err(reason) => rejected.push(reject(ctx, item.msg, reason)),
-        }
-    }
-    let tables = encode(ctx, &mut good, &mut rejected);
-    let all: Vec<&jetstream::Message> = good
-        .iter()
-        .map(|(m, _)| m)
-        .chain(rejected.iter().map(|r| &r.msg))
-        .collect();
-    match write_retrying(ctx, kind, &good, &tables, &all, shutdown).await {
-        WriteOutcome::Committed(written) => {
-            for (t, k) in written {
-                ctx.counters.add_rows(t, k);
-            }
-        }
+) -> Option<Vec<jetstream::Message>> {
+    let n = batch.len() as u64;
+    let tables = batch.tables();
+    let pending: Vec<&jetstream::Message> = batch.good.iter().chain(batch.rejected.iter().map(|r| &r.msg)).collect();
+    match write_retrying(ctx, kind, &batch.days, &tables, &pending, shutdown).await {
+        WriteOutcome::Committed(written) => ctx.counters.add_rows(written),
         WriteOutcome::Abandoned => {
-            tracing::warn!(
-                stream = kind.base_name(),
-                messages = n,
-                "shutdown before the batch could be stored; JetStream will redeliver it"
-            );
-            return;
+            tracing::warn!(stream = kind.base_name(), messages = n,
+                "shutdown before the batch could be stored; JetStream will redeliver it");
+            return None;
         }
         WriteOutcome::Refused(e) => {
-            tracing::warn!(stream = kind.base_name(), error = %e, "batch refused; writing its messages one by one to find the bad ones");
-            if !write_one_by_one(ctx, kind, &good, &mut rejected, shutdown).await {
-                return;
+            tracing::warn!(stream = kind.base_name(), error = %e,
+                "batch refused; writing its messages one by one to find the bad ones");
+            if !write_one_by_one(ctx, kind, &mut batch, shutdown).await {
+                return None;
             }
         }
     }
     ctx.counters.batches.fetch_add(1, Ordering::Relaxed);
     ctx.counters.messages.fetch_add(n, Ordering::Relaxed);
-    finish(ctx, good.into_iter().map(|(m, _)| m), rejected).await;
+    Some(finish(ctx, batch).await)
 }
 
 /// Stores each message in its own transaction; a message the database refuses
 /// is dead-lettered with the database's reason. Returns false on shutdown.
-async fn write_one_by_one(
-    ctx: &Ctx,
-    kind: StreamKind,
-    good: &[(jetstream::Message, Decoded)],
-    rejected: &mut Vec<Rejected>,
-    shutdown: &watch::Receiver<bool>,
-) -> bool {
-    let already: std::collections::HashSet<u64> = rejected
-        .iter()
-        .filter_map(|r| r.msg.info().ok().map(|i| i.stream_sequence))
-        .collect();
-    for (msg, decoded) in good {
-        if msg
-            .info()
-            .is_ok_and(|i| already.contains(&i.stream_sequence))
-        {
-            continue;
-        }
-        let table = Table::of(decoded);
+async fn write_one_by_one(ctx: &Ctx, kind: StreamKind, batch: &mut Batch, shutdown: &watch::Receiver<bool>) -> bool {
+    let mut kept = Vec::with_capacity(batch.good.len());
+    for msg in std::mem::take(&mut batch.good) {
+        let Ok(decoded) = decode(ctx, &msg) else { continue };
+        let table = Table::of(&decoded);
         let mut rows = CopyRows::new(table);
-        if rows.push(decoded, &msg.subject).is_err() {
+        if rows.push(&decoded, &msg.subject).is_err() {
             continue;
         }
-        let single = [(table, rows.finish())];
-        let one = [(msg.clone(), decoded.clone())];
-        match write_retrying(ctx, kind, &one, &single, &[msg], shutdown).await {
+        let days: BTreeSet<NaiveDate> = match &decoded {
+            Decoded::Book(b) => [b.event_time().date_naive()].into(),
+            _ => BTreeSet::new(),
+        };
+        match write_retrying(ctx, kind, &days, &[(table, rows.finish())], &[&msg], shutdown).await {
             WriteOutcome::Committed(w) => {
-                w.into_iter().for_each(|(t, k)| ctx.counters.add_rows(t, k))
+                ctx.counters.add_rows(w);
+                kept.push(msg);
             }
-            WriteOutcome::Refused(e) => {
-                rejected.push(reject(ctx, msg.clone(), format!("database refused: {e}")))
-            }
+            WriteOutcome::Refused(e) => batch.rejected.push(reject(ctx, msg, format!("database refused: {e}"))),
             WriteOutcome::Abandoned => return false,
         }
     }
-    // The dead letters found here are stored on their own.
-    let mut rows = CopyRows::new(Table::AuditEvents);
-    for r in rejected.iter() {
-        let _ = rows.push(&Decoded::DeadLetter(r.letter.clone()), &r.letter.subject);
-    }
-    if !rows.is_empty() {
-        let data = [(Table::AuditEvents, rows.finish())];
-        let pending: Vec<&jetstream::Message> = rejected.iter().map(|r| &r.msg).collect();
-        match write_retrying(ctx, kind, &[], &data, &pending, shutdown).await {
-            WriteOutcome::Committed(w) => {
-                w.into_iter().for_each(|(t, k)| ctx.counters.add_rows(t, k))
-            }
+    batch.good = kept;
+    // The dead letters are stored on their own.
+    if let Some(rows) = dead_letter_rows(&batch.rejected) {
+        let pending: Vec<&jetstream::Message> = batch.rejected.iter().map(|r| &r.msg).collect();
+        match write_retrying(ctx, kind, &BTreeSet::new(), &[rows], &pending, shutdown).await {
+            WriteOutcome::Committed(w) => ctx.counters.add_rows(w),
             WriteOutcome::Refused(e) => {
                 tracing::error!(error = %e, "cannot store dead letters; leaving them to redelivery");
                 return false;
@@ -448,19 +422,12 @@ async fn write_one_by_one(
     true
 }
 
-/// After the commit: publish dead letters, terminate their messages, ack the rest.
-async fn finish(
-    ctx: &Ctx,
-    good: impl Iterator<Item = jetstream::Message>,
-    rejected: Vec<Rejected>,
-) {
-    let rejected_seqs: std::collections::HashSet<u64> = rejected
-        .iter()
-        .filter_map(|r| r.msg.info().ok().map(|i| i.stream_sequence))
-        .collect();
-    if !rejected.is_empty() {
+/// After the commit: publish the dead letters and terminate their messages;
+/// returns the rest, to be acked.
+async fn finish(ctx: &Ctx, batch: Batch) -> Vec<jetstream::Message> {
+    if !batch.rejected.is_empty() {
         let mut publisher = ctx.bus.publisher(256);
-        for r in &rejected {
+        for r in &batch.rejected {
             tracing::warn!(subject = %r.letter.subject, reason = %r.letter.reason, "dead-lettered");
             if let Err(e) = publisher.publish(&r.letter).await {
                 tracing::error!(error = %e, "dead letter stored in audit_events but not published");
@@ -469,23 +436,12 @@ async fn finish(
         if let Err(e) = publisher.flush().await {
             tracing::error!(error = %e, "dead letters stored in audit_events but not all published");
         }
-        ctx.counters
-            .dead_letters
-            .fetch_add(rejected.len() as u64, Ordering::Relaxed);
-        for r in &rejected {
+        ctx.counters.dead_letters.fetch_add(batch.rejected.len() as u64, Ordering::Relaxed);
+        for r in &batch.rejected {
             if let Err(e) = r.msg.ack_with(AckKind::Term).await {
-                tracing::warn!(error = %e, "term failed; the message will come back and be dead-lettered again (same row)");
+                tracing::warn!(error = %e, "term failed; the message will come back and map to the same audit row");
             }
         }
     }
-    for m in good {
-        if m.info()
-            .is_ok_and(|i| rejected_seqs.contains(&i.stream_sequence))
-        {
-            continue;
-        }
-        if let Err(e) = m.ack().await {
-            tracing::warn!(error = %e, "ack failed; the message will be redelivered and dropped as a duplicate");
-        }
-    }
+    batch.good
 }

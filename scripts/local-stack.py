@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Runs the docker-compose stack without Docker: the same services, commands
+and environment as docker-compose.yml (read from it, so the two cannot drift),
+against the local NATS and PostgreSQL.
+
+  scripts/local-stack.py                  # default services until Ctrl-C
+  scripts/local-stack.py --profile live   # plus the live exchange feeds
+  scripts/local-stack.py --for 20 --check # run 20 s, then check rows arrived
+
+Host names of the compose network are mapped to this machine: nats -> the
+local NATS (NATS_URL), postgres -> LOCAL_DATABASE_URL (default
+postgres://postgres@127.0.0.1:5432/arbitrade, created if missing).
+Binaries come from target/release or target/debug (ARB_BIN_DIR overrides).
+"""
+import argparse, os, re, shutil, signal, subprocess, sys, time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+INFRA = {"nats", "postgres"}
+
+
+def compose_config(profiles):
+    env = dict(os.environ)
+    if shutil.which("docker-compose"):
+        args = ["docker-compose", "-f", str(ROOT / "docker-compose.yml")]
+        for p in profiles:
+            args += ["--profile", p]
+        out = subprocess.run(args + ["config"], check=True, capture_output=True, text=True, env=env).stdout
+        cfg = yaml.safe_load(out)
+    else:
+        # No docker-compose: read the file ourselves (merge keys and ${VAR:-default}).
+        text = (ROOT / "docker-compose.yml").read_text()
+        text = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: os.environ.get(m.group(1), m.group(2)), text)
+        cfg = yaml.safe_load(text)
+    # docker-compose 1.x `config` lists every profile's services: select here.
+    cfg["services"] = {n: s for n, s in cfg["services"].items()
+                       if not s.get("profiles") or set(s["profiles"]) & set(profiles)}
+    return cfg
+
+
+def bin_dir():
+    if os.environ.get("ARB_BIN_DIR"):
+        return Path(os.environ["ARB_BIN_DIR"])
+    names = ("arb-sink", "arb-feed", "arb-detector", "arbctl")
+    for d in ("release", "debug"):
+        if all((ROOT / "target" / d / n).exists() for n in names):
+            return ROOT / "target" / d
+    sys.exit("no binaries: run `cargo build --bins` first")
+
+
+def local_env(service_env, db_url, nats_url, prefix):
+    env = dict(os.environ)
+    for k, v in (service_env or {}).items():
+        v = str(v)
+        if k == "DATABASE_URL":
+            v = db_url
+        elif k == "NATS_URL":
+            v = nats_url
+        env[k] = v
+    if prefix:
+        env["ARB_SUBJECT_PREFIX"] = prefix
+    return env
+
+
+def ensure_database(db_url):
+    base, name = db_url.rsplit("/", 1)
+    name = name.split("?")[0]
+    admin = base + "/postgres"
+    exists = subprocess.run(["psql", admin, "-Atc", f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
+                            capture_output=True, text=True)
+    if exists.returncode != 0:
+        sys.exit(f"PostgreSQL not reachable at {admin}: {exists.stderr.strip()}")
+    if exists.stdout.strip() != "1":
+        subprocess.run(["psql", admin, "-qc", f'CREATE DATABASE "{name}"'], check=True)
+
+
+def check(db_url, tables):
+    ok = True
+    for t in tables:
+        n = subprocess.run(["psql", db_url, "-Atc", f"SELECT count(*) FROM {t}"], capture_output=True, text=True)
+        count = int(n.stdout.strip() or 0) if n.returncode == 0 else -1
+        print(f"  {t:<28} {count}")
+        ok &= count > 0
+    return ok
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", action="append", default=[])
+    ap.add_argument("--for", dest="duration", type=float, help="stop after this many seconds")
+    ap.add_argument("--check", action="store_true", help="after --for: fail unless books and opportunities were stored")
+    ap.add_argument("--prefix", help="ARB_SUBJECT_PREFIX for every service (isolates a run on a shared server)")
+    ap.add_argument("--print", action="store_true", help="print the commands and environment, run nothing")
+    a = ap.parse_args()
+
+    cfg = compose_config(a.profile)
+    db_url = os.environ.get("LOCAL_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/arbitrade")
+    nats_url = os.environ.get("NATS_URL", "nats://127.0.0.1:4222")
+    services = {n: s for n, s in cfg["services"].items() if n not in INFRA}
+    order = sorted(services, key=lambda n: (n != "migrate", n))
+    bins = bin_dir() if not a.print else Path("target/<profile>")
+    logs = ROOT / ".stack"
+    logs.mkdir(exist_ok=True)
+
+    if a.print:
+        for n in order:
+            s = services[n]
+            env = {k: v for k, v in local_env(s.get("environment"), db_url, nats_url, a.prefix).items()
+                   if k.startswith(("ARB_", "NATS_", "DATABASE_", "RUST_"))}
+            print(n, s["command"], env)
+        return 0
+
+    ensure_database(db_url)
+    procs = {}
+    try:
+        for n in order:
+            s = services[n]
+            cmd = [str(bins / s["command"][0])] + [str(x) for x in s["command"][1:]]
+            env = local_env(s.get("environment"), db_url, nats_url, a.prefix)
+            log = open(logs / f"{n}.log", "w")
+            p = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+            print(f"started {n}: {' '.join(s['command'])} (log .stack/{n}.log)")
+            if n == "migrate":
+                if p.wait() != 0:
+                    sys.exit("migrate failed: see .stack/migrate.log")
+                continue
+            procs[n] = p
+        deadline = time.time() + a.duration if a.duration else None
+        while deadline is None or time.time() < deadline:
+            for n, p in procs.items():
+                if p.poll() is not None:
+                    sys.exit(f"{n} exited with {p.returncode}: see .stack/{n}.log")
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        failed = []
+        for n, p in procs.items():
+            try:
+                if p.wait(timeout=30) != 0:
+                    failed.append(n)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                failed.append(n)
+        print("stopped" + (f"; unclean exit: {failed}" if failed else " cleanly"))
+    if a.check:
+        time.sleep(0.5)
+        print("rows stored:")
+        if not check(db_url, ["market_snapshots", "opportunities", "runtime_state_snapshots"]) or failed:
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -218,26 +218,28 @@ async fn through_sink(
     let extra: Vec<String> = std::env::var("ARB_BENCH_SINK_ARGS")
         .map(|v| v.split_whitespace().map(str::to_owned).collect())
         .unwrap_or_default();
-    let cfg = arb_sink::SinkConfig::parse_from([
-        "arb-sink",
-        "--database-url",
-        db_url,
-        "--durable",
-        &durable,
-        "--stream",
-        "md",
-        "--heartbeat-interval",
-        "1h",
-        "--md-max-bytes",
-        &streams.md_max_bytes.to_string(),
-        "--nats-url",
-        &tb_args.nats_url,
-        "--subject-prefix",
-        tb_args.subject_prefix.as_deref().unwrap_or(""),
-    ]
-    .into_iter()
-    .map(str::to_owned)
-    .chain(extra));
+    let cfg = arb_sink::SinkConfig::parse_from(
+        [
+            "arb-sink",
+            "--database-url",
+            db_url,
+            "--durable",
+            &durable,
+            "--stream",
+            "md",
+            "--heartbeat-interval",
+            "1h",
+            "--md-max-bytes",
+            &streams.md_max_bytes.to_string(),
+            "--nats-url",
+            &tb_args.nats_url,
+            "--subject-prefix",
+            tb_args.subject_prefix.as_deref().unwrap_or(""),
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(extra),
+    );
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let start = Instant::now();
     let sink = tokio::spawn(arb_sink::run(cfg, async move {
@@ -271,17 +273,60 @@ async fn through_sink(
     elapsed
 }
 
+/// The sink's CPU per message, no I/O: decode only, and decode + COPY encode.
+fn cpu_per_message(books: &[Decoded]) -> (Duration, Duration) {
+    let subjects = arb_shared::Subjects::default();
+    let payloads: Vec<(String, async_nats::HeaderMap, bytes::Bytes)> = books
+        .iter()
+        .map(|b| {
+            (
+                b.subject(&subjects).unwrap(),
+                b.headers(arb_shared::ContentType::Msgpack),
+                b.encode(arb_shared::ContentType::Msgpack).unwrap(),
+            )
+        })
+        .collect();
+    let start = Instant::now();
+    let mut n = 0;
+    for (s, h, p) in &payloads {
+        n += Decoded::decode(&subjects, s, Some(h), p).is_ok() as usize;
+    }
+    let decode = start.elapsed();
+    assert_eq!(n, books.len());
+    let start = Instant::now();
+    let mut rows = CopyRows::new(Table::MarketSnapshots);
+    for (s, h, p) in &payloads {
+        let d = Decoded::decode(&subjects, s, Some(h), p).unwrap();
+        rows.push(&d, s).unwrap();
+    }
+    std::hint::black_box(rows.finish());
+    (decode, start.elapsed())
+}
+
 /// The NATS side alone: pull every message and ack it, no database.
 async fn consume_only(tb_args: &NatsArgs, n: usize) -> Duration {
     use futures::StreamExt;
-    let bus = Bus::connect_once(tb_args, "bench-consume").await.expect("NATS");
+    let bus = Bus::connect_once(tb_args, "bench-consume")
+        .await
+        .expect("NATS");
     let durable = format!("bench-c-{}", uuid::Uuid::now_v7().simple());
     let consumer = bus
-        .durable_consumer(StreamKind::Md, &durable, vec![bus.subjects.stream_filter(StreamKind::Md)], 20_000, Duration::from_secs(60))
+        .durable_consumer(
+            StreamKind::Md,
+            &durable,
+            vec![bus.subjects.stream_filter(StreamKind::Md)],
+            20_000,
+            Duration::from_secs(60),
+        )
         .await
         .unwrap();
     let start = Instant::now();
-    let mut msgs = consumer.stream().max_messages_per_batch(2_000).messages().await.unwrap();
+    let mut msgs = consumer
+        .stream()
+        .max_messages_per_batch(2_000)
+        .messages()
+        .await
+        .unwrap();
     let mut seen = 0;
     while seen < n {
         let m = msgs.next().await.unwrap().unwrap();
@@ -289,7 +334,11 @@ async fn consume_only(tb_args: &NatsArgs, n: usize) -> Duration {
         seen += 1;
     }
     let elapsed = start.elapsed();
-    let stream = bus.js.get_stream(bus.subjects.stream_name(StreamKind::Md)).await.unwrap();
+    let stream = bus
+        .js
+        .get_stream(bus.subjects.stream_name(StreamKind::Md))
+        .await
+        .unwrap();
     let _ = stream.delete_consumer(&durable).await;
     bus.drain().await;
     elapsed
@@ -313,7 +362,10 @@ async fn main() {
         .await
         .unwrap();
     let (server, _) = admin.split_once('?').unwrap_or((&admin, ""));
-    let db_url = format!("{}/{db}", server.rsplit_once('/').map(|(s, _)| s).unwrap_or(server));
+    let db_url = format!(
+        "{}/{db}",
+        server.rsplit_once('/').map(|(s, _)| s).unwrap_or(server)
+    );
     let pool = arb_shared::db::connect(&db_url, 4, Some(Duration::from_secs(10)))
         .await
         .unwrap();
@@ -364,7 +416,11 @@ async fn main() {
         through_sink(&nats, &db_url, &pool, &decoded, &streams).await,
     ));
     truncate(&pool).await;
-    results.push(("JetStream pull + ack only, no database (NATS ceiling)", n, consume_only(&nats, n).await));
+    results.push((
+        "JetStream pull + ack only, no database (NATS ceiling)",
+        n,
+        consume_only(&nats, n).await,
+    ));
     truncate(&pool).await;
     results.push((
         "sink writer: COPY per 2,000-row batch (default)",
@@ -390,6 +446,7 @@ async fn main() {
         naive(&pool, &books[..naive_n]).await,
     ));
 
+    let (dec, dec_enc) = cpu_per_message(&decoded);
     let rate = |r: &(&str, usize, Duration)| r.1 as f64 / r.2.as_secs_f64();
     let copy_rate = rate(&results[0]);
     let naive_rate = rate(&results[results.len() - 1]);
@@ -414,6 +471,12 @@ async fn main() {
         100.0 * sink_rate / copy_rate,
         sink_rate / naive_rate,
         peak_rss_mib()
+    );
+
+    println!(
+        "sink CPU per message, no I/O: decode {:.2} us, decode + COPY encode {:.2} us",
+        dec.as_secs_f64() * 1e6 / n as f64,
+        dec_enc.as_secs_f64() * 1e6 / n as f64
     );
 
     for kind in StreamKind::ALL {

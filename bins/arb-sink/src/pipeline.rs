@@ -55,7 +55,10 @@ impl Counters {
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
         let mut m = BTreeMap::new();
         for (i, t) in Table::ALL.iter().enumerate() {
-            m.insert(format!("rows.{}", t.name()), self.rows[i].load(Ordering::Relaxed));
+            m.insert(
+                format!("rows.{}", t.name()),
+                self.rows[i].load(Ordering::Relaxed),
+            );
         }
         for (k, v) in [
             ("messages", &self.messages),
@@ -87,7 +90,11 @@ struct Rejected {
 
 fn reject(ctx: &Ctx, msg: jetstream::Message, reason: String) -> Rejected {
     let (stream, stream_seq, published) = match msg.info() {
-        Ok(i) => (Some(i.stream.to_owned()), Some(i.stream_sequence), Some(i.published)),
+        Ok(i) => (
+            Some(i.stream.to_owned()),
+            Some(i.stream_sequence),
+            Some(i.published),
+        ),
         Err(_) => (None, None, None),
     };
     // Derived from where the message sits in its stream, so a redelivery of the
@@ -95,7 +102,10 @@ fn reject(ctx: &Ctx, msg: jetstream::Message, reason: String) -> Rejected {
     let id = match (&stream, stream_seq, published) {
         (Some(s), Some(seq), Some(p)) => {
             let at = time::from_nanos(p.unix_timestamp_nanos().clamp(0, i64::MAX as i128) as i64);
-            id_at(at, stable_hash(&[ctx.cfg.service.as_bytes(), s.as_bytes(), &seq.to_be_bytes()]))
+            id_at(
+                at,
+                stable_hash(&[ctx.cfg.service.as_bytes(), s.as_bytes(), &seq.to_be_bytes()]),
+            )
         }
         _ => new_id(),
     };
@@ -114,7 +124,13 @@ fn reject(ctx: &Ctx, msg: jetstream::Message, reason: String) -> Rejected {
 }
 
 fn decode(ctx: &Ctx, msg: &jetstream::Message) -> Result<Decoded, String> {
-    Decoded::decode(&ctx.bus.subjects, &msg.subject, msg.headers.as_ref(), &msg.payload).map_err(|e| e.to_string())
+    Decoded::decode(
+        &ctx.bus.subjects,
+        &msg.subject,
+        msg.headers.as_ref(),
+        &msg.payload,
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// A batch being filled by the reader: rows are encoded as messages arrive.
@@ -153,7 +169,10 @@ impl Batch {
             Err(reason) => return self.rejected.push(reject(ctx, msg, reason)),
         };
         let table = Table::of(&decoded);
-        let rows = self.groups.entry(table).or_insert_with(|| CopyRows::new(table));
+        let rows = self
+            .groups
+            .entry(table)
+            .or_insert_with(|| CopyRows::new(table));
         match rows.push(&decoded, &msg.subject) {
             Ok(()) => {
                 if let Decoded::Book(b) = &decoded {
@@ -208,16 +227,14 @@ pub async fn run_stream(ctx: Arc<Ctx>, kind: StreamKind, mut shutdown: watch::Re
             )
             .await;
         let messages = match consumer {
-            Ok(c) => {
-                c
+            Ok(c) => c
                 .stream()
                 .max_messages_per_batch(batch_size)
                 .heartbeat(Duration::from_secs(5))
                 .expires(Duration::from_secs(30))
                 .messages()
                 .await
-                .map_err(|e| e.to_string())
-            }
+                .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         let mut messages = match messages {
@@ -249,7 +266,13 @@ pub async fn run_stream(ctx: Arc<Ctx>, kind: StreamKind, mut shutdown: watch::Re
                     }
                 },
             };
-            if full && batch.len() > 0 && tx.send(std::mem::replace(&mut batch, Batch::new(batch_size))).await.is_err() {
+            if full
+                && batch.len() > 0
+                && tx
+                    .send(std::mem::replace(&mut batch, Batch::new(batch_size)))
+                    .await
+                    .is_err()
+            {
                 break 'connect;
             }
         }
@@ -266,7 +289,12 @@ pub async fn run_stream(ctx: Arc<Ctx>, kind: StreamKind, mut shutdown: watch::Re
 
 /// Writes batches in order; hands committed messages to an acker task so the
 /// next COPY starts right after a commit.
-async fn write_loop(ctx: Arc<Ctx>, kind: StreamKind, mut rx: mpsc::Receiver<Batch>, shutdown: watch::Receiver<bool>) {
+async fn write_loop(
+    ctx: Arc<Ctx>,
+    kind: StreamKind,
+    mut rx: mpsc::Receiver<Batch>,
+    shutdown: watch::Receiver<bool>,
+) {
     let (ack_tx, mut ack_rx) = mpsc::channel::<Vec<jetstream::Message>>(4);
     let acker = tokio::spawn(async move {
         while let Some(msgs) = ack_rx.recv().await {
@@ -314,7 +342,11 @@ async fn write_retrying(
     loop {
         let result = async {
             if !days.is_empty() {
-                ctx.partitions.lock().await.ensure(&ctx.pool, days.iter().copied()).await?;
+                ctx.partitions
+                    .lock()
+                    .await
+                    .ensure(&ctx.pool, days.iter().copied())
+                    .await?;
             }
             store::write_batch(&ctx.pool, ctx.cfg.write_mode, tables).await
         }
@@ -361,12 +393,19 @@ async fn write_batch(
 ) -> Option<Vec<jetstream::Message>> {
     let n = batch.len() as u64;
     let tables = batch.tables();
-    let pending: Vec<&jetstream::Message> = batch.good.iter().chain(batch.rejected.iter().map(|r| &r.msg)).collect();
+    let pending: Vec<&jetstream::Message> = batch
+        .good
+        .iter()
+        .chain(batch.rejected.iter().map(|r| &r.msg))
+        .collect();
     match write_retrying(ctx, kind, &batch.days, &tables, &pending, shutdown).await {
         WriteOutcome::Committed(written) => ctx.counters.add_rows(written),
         WriteOutcome::Abandoned => {
-            tracing::warn!(stream = kind.base_name(), messages = n,
-                "shutdown before the batch could be stored; JetStream will redeliver it");
+            tracing::warn!(
+                stream = kind.base_name(),
+                messages = n,
+                "shutdown before the batch could be stored; JetStream will redeliver it"
+            );
             return None;
         }
         WriteOutcome::Refused(e) => {
@@ -384,10 +423,17 @@ async fn write_batch(
 
 /// Stores each message in its own transaction; a message the database refuses
 /// is dead-lettered with the database's reason. Returns false on shutdown.
-async fn write_one_by_one(ctx: &Ctx, kind: StreamKind, batch: &mut Batch, shutdown: &watch::Receiver<bool>) -> bool {
+async fn write_one_by_one(
+    ctx: &Ctx,
+    kind: StreamKind,
+    batch: &mut Batch,
+    shutdown: &watch::Receiver<bool>,
+) -> bool {
     let mut kept = Vec::with_capacity(batch.good.len());
     for msg in std::mem::take(&mut batch.good) {
-        let Ok(decoded) = decode(ctx, &msg) else { continue };
+        let Ok(decoded) = decode(ctx, &msg) else {
+            continue;
+        };
         let table = Table::of(&decoded);
         let mut rows = CopyRows::new(table);
         if rows.push(&decoded, &msg.subject).is_err() {
@@ -397,12 +443,25 @@ async fn write_one_by_one(ctx: &Ctx, kind: StreamKind, batch: &mut Batch, shutdo
             Decoded::Book(b) => [b.event_time().date_naive()].into(),
             _ => BTreeSet::new(),
         };
-        match write_retrying(ctx, kind, &days, &[(table, rows.finish())], &[&msg], shutdown).await {
+        match write_retrying(
+            ctx,
+            kind,
+            &days,
+            &[(table, rows.finish())],
+            &[&msg],
+            shutdown,
+        )
+        .await
+        {
             WriteOutcome::Committed(w) => {
                 ctx.counters.add_rows(w);
                 kept.push(msg);
             }
-            WriteOutcome::Refused(e) => batch.rejected.push(reject(ctx, msg, format!("database refused: {e}"))),
+            WriteOutcome::Refused(e) => {
+                batch
+                    .rejected
+                    .push(reject(ctx, msg, format!("database refused: {e}")))
+            }
             WriteOutcome::Abandoned => return false,
         }
     }
@@ -436,7 +495,9 @@ async fn finish(ctx: &Ctx, batch: Batch) -> Vec<jetstream::Message> {
         if let Err(e) = publisher.flush().await {
             tracing::error!(error = %e, "dead letters stored in audit_events but not all published");
         }
-        ctx.counters.dead_letters.fetch_add(batch.rejected.len() as u64, Ordering::Relaxed);
+        ctx.counters
+            .dead_letters
+            .fetch_add(batch.rejected.len() as u64, Ordering::Relaxed);
         for r in &batch.rejected {
             if let Err(e) = r.msg.ack_with(AckKind::Term).await {
                 tracing::warn!(error = %e, "term failed; the message will come back and map to the same audit row");

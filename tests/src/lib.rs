@@ -347,3 +347,8 @@ pub fn env(tb: &TestBus, database_url: &str) -> Vec<(&'static str, String)> {
         ("DATABASE_URL", database_url.to_owned()),
     ]
 }
+
+/// The README's Rust examples compile as doctests of this crate.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -1,0 +1,127 @@
+//! `bus::consume`, the loop a new consumer is written with: acks what the
+//! handler took, dead-letters what it rejects, redelivers what it asked to retry.
+#![allow(unused_crate_dependencies)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use arb_shared::bus::{self, HandleError};
+use arb_shared::codec;
+use arb_shared::sample;
+use arb_shared::subject::StreamKind;
+use arb_shared::time::from_nanos;
+use arb_tests::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consume_acks_dead_letters_and_retries() {
+    let tb = TestBus::new("consume").await;
+    let ts = from_nanos(1_763_900_000_000_000_000);
+    let mut p = tb.bus.publisher(64);
+    for n in 0..20 {
+        p.publish(&sample::opportunity(n, ts)).await.unwrap();
+    }
+    let subject = tb
+        .bus
+        .subjects
+        .opportunity(arb_shared::OpportunityKind::Cross, "bad")
+        .unwrap();
+    p.publish_raw(
+        subject,
+        codec::header_map([(codec::CONTENT_TYPE, codec::MSGPACK)]),
+        "garbage".into(),
+    )
+    .await
+    .unwrap();
+    p.flush().await.unwrap();
+
+    let filter = tb.bus.subjects.with_prefix("arb.opp.>");
+    let consumer = tb
+        .bus
+        .durable_consumer(
+            StreamKind::Arb,
+            "printer",
+            vec![filter],
+            100,
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    let seen = Arc::new(AtomicU32::new(0));
+    let retried_once = Arc::new(AtomicU32::new(0));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (s2, r2) = (seen.clone(), retried_once.clone());
+    let bus2 = tb.bus.clone();
+    let task = tokio::spawn(async move {
+        bus::consume(
+            &bus2,
+            consumer,
+            async {
+                let _ = stop_rx.await;
+            },
+            move |msg| {
+                let (seen, retried) = (s2.clone(), r2.clone());
+                async move {
+                    let outcome = match codec::decode::<arb_shared::Opportunity>(
+                        msg.headers.as_ref(),
+                        &msg.payload,
+                    ) {
+                        Err(e) => Err(HandleError::from(e)),
+                        // The first delivery of one message fails as if a dependency were down.
+                        Ok(o)
+                            if o.id
+                                == sample::opportunity(
+                                    3,
+                                    from_nanos(1_763_900_000_000_000_000),
+                                )
+                                .id
+                                && retried.fetch_add(1, Ordering::SeqCst) == 0 =>
+                        {
+                            Err(HandleError::Retry("db down".into()))
+                        }
+                        Ok(_) => {
+                            seen.fetch_add(1, Ordering::SeqCst);
+                            Ok(())
+                        }
+                    };
+                    (msg, outcome)
+                }
+            },
+        )
+        .await
+    });
+    wait_until(
+        "20 good messages handled",
+        Duration::from_secs(30),
+        || async { seen.load(Ordering::SeqCst) == 20 },
+    )
+    .await;
+    wait_until("nothing pending", Duration::from_secs(30), || async {
+        tb.consumer_backlog(StreamKind::Arb, "printer").await == Some((0, 0))
+    })
+    .await;
+    let _ = stop_tx.send(());
+    let acked = task.await.unwrap().unwrap();
+    assert_eq!(acked, 20);
+    assert_eq!(
+        retried_once.load(Ordering::SeqCst),
+        2,
+        "the retried message came back once"
+    );
+
+    // The garbage went to sys.dlq.consume with its reason and raw bytes.
+    let sys = tb
+        .bus
+        .js
+        .get_stream(tb.bus.subjects.stream_name(StreamKind::Sys))
+        .await
+        .unwrap();
+    let dlq = sys
+        .get_last_raw_message_by_subject(&tb.bus.subjects.dlq("consume").unwrap())
+        .await
+        .unwrap();
+    let letter: arb_shared::DeadLetter = codec::decode(Some(&dlq.headers), &dlq.payload).unwrap();
+    assert_eq!(letter.payload, b"garbage");
+    assert!(letter.reason.contains("msgpack"), "{}", letter.reason);
+    tb.cleanup().await;
+}

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use arb_shared::codec::Message;
 use arb_shared::{
-    BookSnapshot, FeedStatus, Level, Opportunity, OpportunityKind, OpportunityLeg, Side,
+    BookSnapshot, Level, Opportunity, OpportunityKind, OpportunityLeg, Side,
 };
 use rust_decimal::{Decimal, RoundingStrategy};
 
@@ -235,25 +235,12 @@ impl Detector for CrossDetector {
         out
     }
 
-    fn on_status(&mut self, status: &FeedStatus) -> Vec<Opportunity> {
-        let hit = self.store.apply_status(status);
-        if hit.is_empty() {
-            return Vec::new();
-        }
-        let at = self.store.newest().unwrap_or(status.ts);
-        self.episodes
-            .close_where(at, |inputs, _| inputs.iter().any(|i| hit.contains(i)))
+    fn state(&mut self) -> (&mut BookStore, &mut Episodes) {
+        (&mut self.store, &mut self.episodes)
     }
 
-    fn close_all(&mut self) -> Vec<Opportunity> {
-        match self.store.newest() {
-            Some(at) => self.episodes.close_where(at, |_, _| true),
-            None => Vec::new(),
-        }
-    }
-
-    fn open_episodes(&self) -> usize {
-        self.episodes.open_count()
+    fn episodes(&self) -> &Episodes {
+        &self.episodes
     }
 }
 

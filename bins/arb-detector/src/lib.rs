@@ -20,6 +20,7 @@ use std::future::Future;
 
 use arb_shared::{BookSnapshot, FeedStatus, Opportunity};
 
+pub use book_store::BookStore;
 pub use config::{Config, DetectorConfig, Fees, Strategy};
 pub use cross::CrossDetector;
 pub use episode::{Episodes, Evaluation, Tolerance};
@@ -36,11 +37,35 @@ pub trait Detector: Send {
     /// Takes the latest book of a venue and symbol; returns the episode
     /// messages (open / update / close) it causes.
     fn on_book(&mut self, book: &BookSnapshot) -> Vec<Opportunity>;
+
+    /// The latest books and the episode tracker the defaults below work on.
+    fn state(&mut self) -> (&mut BookStore, &mut Episodes);
+
+    fn episodes(&self) -> &Episodes;
+
     /// A resync or disconnect closes the episodes that use the feed's books.
-    fn on_status(&mut self, status: &FeedStatus) -> Vec<Opportunity>;
+    fn on_status(&mut self, status: &FeedStatus) -> Vec<Opportunity> {
+        let (store, episodes) = self.state();
+        let hit = store.apply_status(status);
+        if hit.is_empty() {
+            return Vec::new();
+        }
+        let at = store.newest().unwrap_or(status.ts);
+        episodes.close_where(at, |inputs, _| inputs.iter().any(|i| hit.contains(i)))
+    }
+
     /// Closes every open episode (at shutdown), at the newest event time seen.
-    fn close_all(&mut self) -> Vec<Opportunity>;
-    fn open_episodes(&self) -> usize;
+    fn close_all(&mut self) -> Vec<Opportunity> {
+        let (store, episodes) = self.state();
+        match store.newest() {
+            Some(at) => episodes.close_where(at, |_, _| true),
+            None => Vec::new(),
+        }
+    }
+
+    fn open_episodes(&self) -> usize {
+        self.episodes().open_count()
+    }
 }
 
 /// Builds the detector the configuration names.

@@ -215,11 +215,14 @@ impl Bus {
     }
 }
 
+type AckResult = Result<jetstream::publish::PublishAck, jetstream::context::PublishError>;
+
 struct Pending {
     subject: String,
     headers: HeaderMap,
     payload: Bytes,
-    ack: PublishAckFuture,
+    // A Mutex only to keep the publisher Sync; reached through get_mut, never locked.
+    ack: std::sync::Mutex<futures::future::BoxFuture<'static, AckResult>>,
 }
 
 /// Publishes to JetStream keeping at most `max_inflight` acks outstanding.
@@ -279,10 +282,14 @@ impl Publisher {
         headers: HeaderMap,
         payload: Bytes,
     ) -> Result<(), BusError> {
+        self.settle_ready().await?;
         while self.inflight.len() >= self.max_inflight {
             self.settle_one().await?;
         }
-        let ack = self.send(&subject, &headers, &payload).await?;
+        let ack = std::sync::Mutex::new(Box::pin(std::future::IntoFuture::into_future(
+            self.send(&subject, &headers, &payload).await?,
+        ))
+            as futures::future::BoxFuture<'static, AckResult>);
         self.inflight.push_back(Pending {
             subject,
             headers,
@@ -307,11 +314,40 @@ impl Publisher {
             })
     }
 
+    /// Settles the acks that have already arrived, without waiting, so a
+    /// failed publish is reported (and retried) promptly even when the window
+    /// is far from full.
+    async fn settle_ready(&mut self) -> Result<(), BusError> {
+        while let Some(front) = self.inflight.front_mut() {
+            let ack = front
+                .ack
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let std::task::Poll::Ready(result) = futures::poll!(ack) else {
+                return Ok(());
+            };
+            if let Some(p) = self.inflight.pop_front() {
+                self.settle(p, result).await?;
+            }
+        }
+        Ok(())
+    }
+
     async fn settle_one(&mut self) -> Result<(), BusError> {
-        let Some(p) = self.inflight.pop_front() else {
+        let Some(mut p) = self.inflight.pop_front() else {
             return Ok(());
         };
-        let mut result = p.ack.await;
+        let result = p
+            .ack
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .await;
+        self.settle(p, result).await
+    }
+
+    /// Counts an acknowledged publish; sends a failed one again with the same
+    /// `Nats-Msg-Id` until it is acknowledged or the retries run out.
+    async fn settle(&mut self, p: Pending, mut result: AckResult) -> Result<(), BusError> {
         let mut delay = Duration::from_millis(50);
         for attempt in 1..=self.retries {
             let Err(e) = &result else { break };

@@ -125,3 +125,29 @@ async fn consume_acks_dead_letters_and_retries() {
     assert!(letter.reason.contains("msgpack"), "{}", letter.reason);
     tb.cleanup().await;
 }
+
+#[tokio::test]
+async fn publisher_settles_arrived_acks_before_its_window_fills() {
+    let tb = TestBus::new("publisher").await;
+    let ts = from_nanos(1_763_900_000_000_000_000);
+    let mut p = tb.bus.publisher(10_000);
+    for n in 0..10 {
+        p.publish(&sample::pnl(n, ts)).await.unwrap();
+    }
+    // Each publish first settles what has already been acknowledged: no flush,
+    // and the window is far from full.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while p.published() < 10 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "acks were not settled before the window filled"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        p.publish(&sample::pnl(1_000 + p.published(), ts))
+            .await
+            .unwrap();
+    }
+    p.flush().await.unwrap();
+    assert_eq!(tb.stream_messages(StreamKind::Exec).await, p.published());
+    tb.cleanup().await;
+}

@@ -115,7 +115,11 @@ pub fn order(n: u64, ts: Timestamp) -> OrderEvent {
         strategy: "cross".into(),
         venue: "sim-a".into(),
         symbol: sym("ETH/USD"),
-        side: if n % 2 == 0 { Side::Buy } else { Side::Sell },
+        side: if n.is_multiple_of(2) {
+            Side::Buy
+        } else {
+            Side::Sell
+        },
         order_type: OrderType::Limit,
         status: OrderStatus::Filled,
         price: Some(d(345_067, 2)),

@@ -5,9 +5,7 @@
 use std::collections::HashMap;
 
 use arb_shared::codec::Message;
-use arb_shared::{
-    BookSnapshot, Level, Opportunity, OpportunityKind, OpportunityLeg, Side,
-};
+use arb_shared::{BookSnapshot, Level, Opportunity, OpportunityKind, OpportunityLeg, Side};
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::Detector;

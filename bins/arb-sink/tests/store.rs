@@ -2,6 +2,7 @@
 //! trips through its table, and a batch written twice (a redelivery) leaves
 //! one row per message, in both write modes.
 #![allow(unused_crate_dependencies)]
+#![allow(clippy::type_complexity)] // rows read back as tuples, column by column
 
 use arb_shared::codec::Decoded;
 use arb_shared::sample;

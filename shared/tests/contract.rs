@@ -1,5 +1,5 @@
-#![allow(unused_crate_dependencies)]
-#![allow(clippy::type_complexity)] // table-driven cases as tuples // integration tests see every dependency of the crate
+#![allow(unused_crate_dependencies)] // integration tests see every dependency of the crate
+#![allow(clippy::type_complexity)] // table-driven cases as tuples
 //! Pins the wire contract: every message type round-trips through MessagePack
 //! and JSON, decodes by header or by subject, and one fixed JSON document per
 //! type (in `fixtures/`, written once and never regenerated silently) still

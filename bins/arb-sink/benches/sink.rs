@@ -46,6 +46,41 @@ fn peak_rss_mib() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// CPU seconds used so far by (this process, nats-server, PostgreSQL), from /proc.
+fn cpu_seconds() -> [f64; 3] {
+    fn ticks(stat: &str) -> Option<f64> {
+        // Fields after the ")" that closes the command name: utime, stime, and the
+        // reaped children's cutime, cstime (PostgreSQL backends that have exited).
+        let rest = stat.rsplit_once(')')?.1;
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        (11..=14).map(|i| f.get(i)?.parse::<f64>().ok()).sum()
+    }
+    let hz = 100.0; // USER_HZ on Linux
+    let mut out = [0.0; 3];
+    out[0] = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| ticks(&s))
+        .unwrap_or(0.0)
+        / hz;
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+            let slot = match comm.trim() {
+                "nats-server" => 1,
+                c if c.starts_with("postgres") => 2,
+                _ => continue,
+            };
+            if let Some(t) = std::fs::read_to_string(e.path().join("stat"))
+                .ok()
+                .and_then(|s| ticks(&s))
+            {
+                out[slot] += t / hz;
+            }
+        }
+    }
+    out
+}
+
 async fn truncate(pool: &PgPool) {
     sqlx::query("TRUNCATE market_snapshots")
         .execute(pool)
@@ -194,12 +229,15 @@ async fn naive(pool: &PgPool, books: &[BookSnapshot]) -> Duration {
     start.elapsed()
 }
 
+/// `cpu_before` is reset once the messages are in JetStream, so the CPU
+/// figures cover the timed part only.
 async fn through_sink(
     tb_args: &NatsArgs,
     db_url: &str,
     pool: &PgPool,
     books: &[Decoded],
     streams: &StreamArgs,
+    cpu_before: &mut [f64; 3],
 ) -> Duration {
     let bus = Bus::connect_once(tb_args, "bench").await.expect("NATS");
     let mut p = bus.publisher(1024);
@@ -241,6 +279,7 @@ async fn through_sink(
         .chain(extra),
     );
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    *cpu_before = cpu_seconds();
     let start = Instant::now();
     let sink = tokio::spawn(arb_sink::run(cfg, async move {
         let _ = stop_rx.await;
@@ -403,65 +442,121 @@ async fn main() {
 
     eprintln!("measuring {n} 10-level snapshots ({naive_n} for the naive writer)...");
     let mut results: Vec<(&str, usize, Duration)> = Vec::new();
+    let mut cpu: Vec<[f64; 3]> = Vec::new();
+    let mut before = cpu_seconds();
     truncate(&pool).await;
     results.push((
         "raw binary COPY, one transaction (the limit)",
         n,
         raw_copy(&pool, &decoded).await,
     ));
+    let after = cpu_seconds();
+    cpu.push([
+        after[0] - before[0],
+        after[1] - before[1],
+        after[2] - before[2],
+    ]);
+    before = cpu_seconds();
     truncate(&pool).await;
     results.push((
         "arb-sink: JetStream -> PostgreSQL, commit + ack",
         n,
-        through_sink(&nats, &db_url, &pool, &decoded, &streams).await,
+        through_sink(&nats, &db_url, &pool, &decoded, &streams, &mut before).await,
     ));
+    let after = cpu_seconds();
+    cpu.push([
+        after[0] - before[0],
+        after[1] - before[1],
+        after[2] - before[2],
+    ]);
+    before = cpu_seconds();
     truncate(&pool).await;
     results.push((
         "JetStream pull + ack only, no database (NATS ceiling)",
         n,
         consume_only(&nats, n).await,
     ));
+    let after = cpu_seconds();
+    cpu.push([
+        after[0] - before[0],
+        after[1] - before[1],
+        after[2] - before[2],
+    ]);
+    before = cpu_seconds();
     truncate(&pool).await;
     results.push((
         "sink writer: COPY per 2,000-row batch (default)",
         n,
         writer_batches(&pool, &decoded, WriteMode::Copy).await,
     ));
+    let after = cpu_seconds();
+    cpu.push([
+        after[0] - before[0],
+        after[1] - before[1],
+        after[2] - before[2],
+    ]);
+    before = cpu_seconds();
     truncate(&pool).await;
     results.push((
         "sink writer: staged COPY + INSERT ON CONFLICT",
         n,
         writer_batches(&pool, &decoded, WriteMode::Staged).await,
     ));
+    let after = cpu_seconds();
+    cpu.push([
+        after[0] - before[0],
+        after[1] - before[1],
+        after[2] - before[2],
+    ]);
+    before = cpu_seconds();
     truncate(&pool).await;
     results.push((
         "INSERT ... SELECT FROM UNNEST per 2,000 rows",
         n,
         unnest_batches(&pool, &books).await,
     ));
+    let after = cpu_seconds();
+    cpu.push([
+        after[0] - before[0],
+        after[1] - before[1],
+        after[2] - before[2],
+    ]);
+    before = cpu_seconds();
     truncate(&pool).await;
     results.push((
         "naive: one INSERT + commit per message",
         naive_n,
         naive(&pool, &books[..naive_n]).await,
     ));
+    let after = cpu_seconds();
+    cpu.push([
+        after[0] - before[0],
+        after[1] - before[1],
+        after[2] - before[2],
+    ]);
+    before = cpu_seconds();
 
     let (dec, dec_enc) = cpu_per_message(&decoded);
     let rate = |r: &(&str, usize, Duration)| r.1 as f64 / r.2.as_secs_f64();
     let copy_rate = rate(&results[0]);
     let naive_rate = rate(&results[results.len() - 1]);
     println!();
-    println!("| method | rows | seconds | rows/s | vs raw COPY | vs naive |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    for r in &results {
+    println!(
+        "| method | rows | seconds | rows/s | vs raw COPY | vs naive | CPU s: bench+sink / nats-server / postgres |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---|");
+    for (r, c) in results.iter().zip(&cpu) {
         println!(
-            "| {} | {} | {:.2} | {:.0} | {:.0}% | {:.1}x |",
+            "| {} | {} | {:.2} | {:.0} | {:.0}% | {:.1}x | {:.2} / {:.2} / {:.2} |",
             r.0,
             r.1,
             r.2.as_secs_f64(),
             rate(r),
             100.0 * rate(r) / copy_rate,
-            rate(r) / naive_rate
+            rate(r) / naive_rate,
+            c[0],
+            c[1],
+            c[2]
         );
     }
     let sink_rate = rate(&results[1]);

@@ -157,6 +157,25 @@ impl TestDb {
             .expect("count")
     }
 
+    /// Rows stored for the messages a test published: every table the sink
+    /// writes, less the sink's own heartbeats and dead letters.
+    pub async fn producer_rows(&self) -> i64 {
+        let mut n = 0;
+        for t in [
+            "market_snapshots",
+            "opportunities",
+            "orders",
+            "trades",
+            "pnl_events",
+            "portfolio_snapshots",
+            "audit_events WHERE service <> 'sink'",
+            "runtime_state_snapshots WHERE service <> 'sink'",
+        ] {
+            n += self.count(t).await;
+        }
+        n
+    }
+
     pub async fn cleanup(self) {
         self.pool.close().await;
         if let Ok(admin) = sqlx::PgPool::connect(&admin_database_url()).await {

@@ -91,23 +91,6 @@ async fn publish(bus: &Bus, from: u64, to: u64) {
     p.flush().await.unwrap();
 }
 
-async fn stored(db: &TestDb) -> i64 {
-    let mut n = 0;
-    for t in [
-        "market_snapshots",
-        "opportunities",
-        "orders",
-        "trades",
-        "pnl_events",
-        "portfolio_snapshots",
-    ] {
-        n += db.count(t).await;
-    }
-    n + db.count("audit_events WHERE service <> 'sink'").await
-        + db.count("runtime_state_snapshots WHERE service <> 'sink'")
-            .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_killed_and_restarted_the_sink_recovers_by_itself() {
     let store = std::env::temp_dir().join(unique("nats_store"));
@@ -129,7 +112,7 @@ async fn nats_killed_and_restarted_the_sink_recovers_by_itself() {
     wait_until(
         "the first 2,000 stored",
         Duration::from_secs(60),
-        || async { stored(&db).await == 2_000 },
+        || async { db.producer_rows().await == 2_000 },
     )
     .await;
 
@@ -146,11 +129,15 @@ async fn nats_killed_and_restarted_the_sink_recovers_by_itself() {
     wait_until(
         "everything stored after the restart",
         Duration::from_secs(90),
-        || async { stored(&db).await >= 4_000 },
+        || async { db.producer_rows().await >= 4_000 },
     )
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(stored(&db).await, 4_000, "nothing lost, nothing duplicated");
+    assert_eq!(
+        db.producer_rows().await,
+        4_000,
+        "nothing lost, nothing duplicated"
+    );
     assert!(sink.terminate().await.success());
 
     bus.drain().await;

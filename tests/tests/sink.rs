@@ -116,29 +116,6 @@ async fn publish_all(tb: &TestBus, msgs: &[Decoded]) {
 }
 
 /// Rows the sink wrote for the test's messages (its own heartbeats and dead letters aside).
-async fn test_rows(db: &TestDb) -> i64 {
-    let mut n = 0;
-    for t in [
-        "market_snapshots",
-        "opportunities",
-        "orders",
-        "trades",
-        "pnl_events",
-        "portfolio_snapshots",
-    ] {
-        n += db.count(t).await;
-    }
-    n += sqlx::query_scalar::<_, i64>("SELECT count(*) FROM audit_events WHERE service <> 'sink'")
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
-    n + sqlx::query_scalar::<_, i64>(
-        "SELECT count(*) FROM runtime_state_snapshots WHERE service <> 'sink'",
-    )
-    .fetch_one(&db.pool)
-    .await
-    .unwrap()
-}
 
 async fn drained(tb: &TestBus, durable: &str) -> bool {
     for kind in StreamKind::ALL {
@@ -163,14 +140,14 @@ async fn ten_thousand_mixed_messages_land_once_with_their_values_and_never_twice
     publish_all(&tb, &msgs).await;
 
     wait_until("10,000 rows stored", Duration::from_secs(180), || async {
-        test_rows(&db).await >= 10_000
+        db.producer_rows().await >= 10_000
     })
     .await;
     let stored = stored_rows(&db).await;
     for (id, want) in &expected {
         assert_eq!(stored.get(id), Some(want), "row of message {id}");
     }
-    assert_eq!(test_rows(&db).await, 10_000);
+    assert_eq!(db.producer_rows().await, 10_000);
 
     // The same messages again. Within JetStream's duplicate window the stream drops them...
     let before = tb.stream_messages(StreamKind::Md).await;
@@ -204,7 +181,7 @@ async fn ten_thousand_mixed_messages_land_once_with_their_values_and_never_twice
         || drained(&tb, "sink"),
     )
     .await;
-    assert_eq!(test_rows(&db).await, 10_000, "no duplicate rows");
+    assert_eq!(db.producer_rows().await, 10_000, "no duplicate rows");
     assert_eq!(stored_rows(&db).await.len(), stored.len());
 
     // The heartbeat reports rows per table.
@@ -441,14 +418,14 @@ async fn sigkill_while_messages_flow_loses_and_duplicates_nothing() {
         tokio::time::sleep(Duration::from_millis(900)).await;
         sink.kill9().await;
         kills += 1;
-        seen_between_kills.push(test_rows(&db).await);
+        seen_between_kills.push(db.producer_rows().await);
         sink = Proc::spawn("arb-sink", &args, &environment);
     }
     publisher.await.unwrap();
     wait_until(
         "every message stored after the kills",
         Duration::from_secs(180),
-        || async { test_rows(&db).await >= total },
+        || async { db.producer_rows().await >= total },
     )
     .await;
     wait_until(
@@ -458,7 +435,7 @@ async fn sigkill_while_messages_flow_loses_and_duplicates_nothing() {
     )
     .await;
     assert_eq!(
-        test_rows(&db).await,
+        db.producer_rows().await,
         total,
         "row count equals distinct messages published"
     );
@@ -504,7 +481,7 @@ async fn postgres_cut_off_then_back_the_sink_recovers_by_itself() {
     wait_until(
         "some rows before the cut",
         Duration::from_secs(60),
-        || async { test_rows(&db).await > 200 },
+        || async { db.producer_rows().await > 200 },
     )
     .await;
     proxy.cut();
@@ -515,7 +492,7 @@ async fn postgres_cut_off_then_back_the_sink_recovers_by_itself() {
         pending + ack_pending as u64 > 0,
         "messages are held, not acked, during the outage"
     );
-    let during = test_rows(&db).await;
+    let during = db.producer_rows().await;
     assert!(
         during < total,
         "the outage happened while messages were flowing"
@@ -530,7 +507,7 @@ async fn postgres_cut_off_then_back_the_sink_recovers_by_itself() {
     wait_until(
         "every message stored after the outage",
         Duration::from_secs(120),
-        || async { test_rows(&db).await >= total },
+        || async { db.producer_rows().await >= total },
     )
     .await;
     wait_until(
@@ -540,7 +517,7 @@ async fn postgres_cut_off_then_back_the_sink_recovers_by_itself() {
     )
     .await;
     assert_eq!(
-        test_rows(&db).await,
+        db.producer_rows().await,
         total,
         "nothing lost, nothing duplicated"
     );

@@ -81,6 +81,36 @@ fn cpu_seconds() -> [f64; 3] {
     out
 }
 
+/// The measurements, each with the CPU-seconds used while it ran.
+struct Runs {
+    results: Vec<(&'static str, usize, Duration)>,
+    cpu: Vec<[f64; 3]>,
+    /// CPU counters at the start of the current measurement.
+    before: [f64; 3],
+}
+
+impl Runs {
+    fn new() -> Self {
+        Runs {
+            results: Vec::new(),
+            cpu: Vec::new(),
+            before: cpu_seconds(),
+        }
+    }
+
+    fn push(&mut self, r: (&'static str, usize, Duration)) {
+        self.results.push(r);
+    }
+
+    /// Ends the measurement just pushed: records its CPU and starts the next.
+    fn close(&mut self) {
+        let after = cpu_seconds();
+        self.cpu
+            .push(std::array::from_fn(|i| after[i] - self.before[i]));
+        self.before = cpu_seconds();
+    }
+}
+
 async fn truncate(pool: &PgPool) {
     sqlx::query("TRUNCATE market_snapshots")
         .execute(pool)
@@ -441,103 +471,61 @@ async fn main() {
     bus.ensure_streams(&streams).await.unwrap();
 
     eprintln!("measuring {n} 10-level snapshots ({naive_n} for the naive writer)...");
-    let mut results: Vec<(&str, usize, Duration)> = Vec::new();
-    let mut cpu: Vec<[f64; 3]> = Vec::new();
-    let mut before = cpu_seconds();
+    let mut runs = Runs::new();
     truncate(&pool).await;
-    results.push((
+    runs.push((
         "raw binary COPY, one transaction (the limit)",
         n,
         raw_copy(&pool, &decoded).await,
     ));
-    let after = cpu_seconds();
-    cpu.push([
-        after[0] - before[0],
-        after[1] - before[1],
-        after[2] - before[2],
-    ]);
-    before = cpu_seconds();
+    runs.close();
     truncate(&pool).await;
-    results.push((
+    let sink_time = through_sink(&nats, &db_url, &pool, &decoded, &streams, &mut runs.before).await;
+    runs.push((
         "arb-sink: JetStream -> PostgreSQL, commit + ack",
         n,
-        through_sink(&nats, &db_url, &pool, &decoded, &streams, &mut before).await,
+        sink_time,
     ));
-    let after = cpu_seconds();
-    cpu.push([
-        after[0] - before[0],
-        after[1] - before[1],
-        after[2] - before[2],
-    ]);
-    before = cpu_seconds();
+    runs.close();
     truncate(&pool).await;
-    results.push((
+    runs.push((
         "JetStream pull + ack only, no database (NATS ceiling)",
         n,
         consume_only(&nats, n).await,
     ));
-    let after = cpu_seconds();
-    cpu.push([
-        after[0] - before[0],
-        after[1] - before[1],
-        after[2] - before[2],
-    ]);
-    before = cpu_seconds();
+    runs.close();
     truncate(&pool).await;
-    results.push((
+    runs.push((
         "sink writer: COPY per 2,000-row batch (default)",
         n,
         writer_batches(&pool, &decoded, WriteMode::Copy).await,
     ));
-    let after = cpu_seconds();
-    cpu.push([
-        after[0] - before[0],
-        after[1] - before[1],
-        after[2] - before[2],
-    ]);
-    before = cpu_seconds();
+    runs.close();
     truncate(&pool).await;
-    results.push((
+    runs.push((
         "sink writer: staged COPY + INSERT ON CONFLICT",
         n,
         writer_batches(&pool, &decoded, WriteMode::Staged).await,
     ));
-    let after = cpu_seconds();
-    cpu.push([
-        after[0] - before[0],
-        after[1] - before[1],
-        after[2] - before[2],
-    ]);
-    before = cpu_seconds();
+    runs.close();
     truncate(&pool).await;
-    results.push((
+    runs.push((
         "INSERT ... SELECT FROM UNNEST per 2,000 rows",
         n,
         unnest_batches(&pool, &books).await,
     ));
-    let after = cpu_seconds();
-    cpu.push([
-        after[0] - before[0],
-        after[1] - before[1],
-        after[2] - before[2],
-    ]);
-    before = cpu_seconds();
+    runs.close();
     truncate(&pool).await;
-    results.push((
+    runs.push((
         "naive: one INSERT + commit per message",
         naive_n,
         naive(&pool, &books[..naive_n]).await,
     ));
-    let after = cpu_seconds();
-    cpu.push([
-        after[0] - before[0],
-        after[1] - before[1],
-        after[2] - before[2],
-    ]);
-    before = cpu_seconds();
+    runs.close();
 
     let (dec, dec_enc) = cpu_per_message(&decoded);
     let rate = |r: &(&str, usize, Duration)| r.1 as f64 / r.2.as_secs_f64();
+    let (results, cpu) = (&runs.results, &runs.cpu);
     let copy_rate = rate(&results[0]);
     let naive_rate = rate(&results[results.len() - 1]);
     println!();
@@ -545,7 +533,7 @@ async fn main() {
         "| method | rows | seconds | rows/s | vs raw COPY | vs naive | CPU s: bench+sink / nats-server / postgres |"
     );
     println!("|---|---:|---:|---:|---:|---:|---|");
-    for (r, c) in results.iter().zip(&cpu) {
+    for (r, c) in results.iter().zip(cpu) {
         println!(
             "| {} | {} | {:.2} | {:.0} | {:.0}% | {:.1}x | {:.2} / {:.2} / {:.2} |",
             r.0,

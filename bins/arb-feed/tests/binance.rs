@@ -180,5 +180,31 @@ async fn sync_procedure_gap_resync_and_reconnect() {
         (b.bids.clone(), b.asks.clone()),
         (vec![lv("299", "4")], vec![lv("301", "3")])
     );
+
+    // Garbage on the stream: an audit record with the raw frame, and the feed keeps going.
+    send(
+        &mut ws,
+        "{\"stream\": \"btcusdt@depth@100ms\", \"data\": [not json",
+    )
+    .await;
+    let a = h
+        .audit("garbage frame audited", |a| a.kind == "garbage_frame")
+        .await;
+    assert_eq!(a.service, "feed");
+    assert!(
+        String::from_utf8_lossy(a.payload.as_deref().unwrap_or_default()).contains("[not json"),
+        "the raw frame is kept: {a:?}"
+    );
+    send(
+        &mut ws,
+        depth_event("BTCUSDT", 303, 303, &[("298", "5")], &[]),
+    )
+    .await;
+    let b = h
+        .book("BTC after the garbage", |b| {
+            is_sym(b, "BTC/USDT") && b.sequence == Some(303)
+        })
+        .await;
+    assert_eq!(b.bids, vec![lv("299", "4"), lv("298", "5")]);
     h.finish().await;
 }

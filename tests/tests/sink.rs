@@ -115,8 +115,6 @@ async fn publish_all(tb: &TestBus, msgs: &[Decoded]) {
     p.flush().await.expect("flush");
 }
 
-/// Rows the sink wrote for the test's messages (its own heartbeats and dead letters aside).
-
 async fn drained(tb: &TestBus, durable: &str) -> bool {
     for kind in StreamKind::ALL {
         match tb.consumer_backlog(kind, durable).await {
@@ -374,6 +372,38 @@ async fn malformed_payloads_are_dead_lettered_and_the_sink_keeps_going() {
     db.cleanup().await;
 }
 
+/// Publishes `msgs` at about `rate` per second from a connection of its own.
+async fn spawn_paced_publisher(
+    tb: &TestBus,
+    msgs: Vec<Decoded>,
+    rate: u64,
+) -> tokio::task::JoinHandle<()> {
+    let own = TestBus {
+        prefix: tb.prefix.clone(),
+        args: tb.args.clone(),
+        bus: arb_shared::bus::Bus::connect_once(&tb.args, "publisher")
+            .await
+            .unwrap(),
+    };
+    tokio::spawn(async move { publish_paced(&own, msgs, rate).await })
+}
+
+/// Waits until the producers' `total` rows are stored and nothing is left
+/// pending, then checks there is not one row more.
+async fn stored_exactly_once(tb: &TestBus, db: &TestDb, total: i64, what: &str, why: &str) {
+    wait_until(what, Duration::from_secs(180), || async {
+        db.producer_rows().await >= total
+    })
+    .await;
+    wait_until(
+        "the consumer has nothing pending",
+        Duration::from_secs(60),
+        || drained(tb, "sink"),
+    )
+    .await;
+    assert_eq!(db.producer_rows().await, total, "{why}");
+}
+
 /// Publishes `msgs` at about `rate` per second.
 async fn publish_paced(tb: &TestBus, msgs: Vec<Decoded>, rate: u64) {
     let mut p = tb.bus.publisher(256);
@@ -403,14 +433,7 @@ async fn sigkill_while_messages_flow_loses_and_duplicates_nothing() {
 
     let msgs = messages(12_000, from_nanos(1_763_900_000_000_000_000));
     let total = msgs.len() as i64;
-    let tb_pub = TestBus {
-        prefix: tb.prefix.clone(),
-        args: tb.args.clone(),
-        bus: arb_shared::bus::Bus::connect_once(&tb.args, "publisher")
-            .await
-            .unwrap(),
-    };
-    let publisher = tokio::spawn(async move { publish_paced(&tb_pub, msgs, 3_000).await });
+    let publisher = spawn_paced_publisher(&tb, msgs, 3_000).await;
 
     let mut kills = 0;
     let mut seen_between_kills = Vec::new();
@@ -422,23 +445,14 @@ async fn sigkill_while_messages_flow_loses_and_duplicates_nothing() {
         sink = Proc::spawn("arb-sink", &args, &environment);
     }
     publisher.await.unwrap();
-    wait_until(
-        "every message stored after the kills",
-        Duration::from_secs(180),
-        || async { db.producer_rows().await >= total },
-    )
-    .await;
-    wait_until(
-        "the consumer has nothing pending",
-        Duration::from_secs(60),
-        || drained(&tb, "sink"),
-    )
-    .await;
-    assert_eq!(
-        db.producer_rows().await,
+    stored_exactly_once(
+        &tb,
+        &db,
         total,
-        "row count equals distinct messages published"
-    );
+        "every message stored after the kills",
+        "row count equals distinct messages published",
+    )
+    .await;
     assert!(
         seen_between_kills.windows(2).any(|w| w[1] > w[0]),
         "the sink was writing between the kills: {seen_between_kills:?}"
@@ -469,14 +483,7 @@ async fn postgres_cut_off_then_back_the_sink_recovers_by_itself() {
 
     let msgs = messages(6_000, from_nanos(1_763_900_000_000_000_000));
     let total = msgs.len() as i64;
-    let tb_pub = TestBus {
-        prefix: tb.prefix.clone(),
-        args: tb.args.clone(),
-        bus: arb_shared::bus::Bus::connect_once(&tb.args, "publisher")
-            .await
-            .unwrap(),
-    };
-    let publisher = tokio::spawn(async move { publish_paced(&tb_pub, msgs, 1_000).await });
+    let publisher = spawn_paced_publisher(&tb, msgs, 1_000).await;
 
     wait_until(
         "some rows before the cut",
@@ -504,23 +511,14 @@ async fn postgres_cut_off_then_back_the_sink_recovers_by_itself() {
     proxy.restore();
 
     publisher.await.unwrap();
-    wait_until(
-        "every message stored after the outage",
-        Duration::from_secs(120),
-        || async { db.producer_rows().await >= total },
-    )
-    .await;
-    wait_until(
-        "the consumer has nothing pending",
-        Duration::from_secs(60),
-        || drained(&tb, "sink"),
-    )
-    .await;
-    assert_eq!(
-        db.producer_rows().await,
+    stored_exactly_once(
+        &tb,
+        &db,
         total,
-        "nothing lost, nothing duplicated"
-    );
+        "every message stored after the outage",
+        "nothing lost, nothing duplicated",
+    )
+    .await;
     assert!(sink.terminate().await.success());
     tb.cleanup().await;
     db.cleanup().await;

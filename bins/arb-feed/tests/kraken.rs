@@ -93,6 +93,24 @@ async fn start(h: &mut Harness, server: &MockServer, extra: &[&str]) {
     h.start(&args);
 }
 
+/// A feed connected to the mock server, subscribed, with the documented
+/// checksum vector's snapshot of BTC/USD published.
+async fn connected_with_vector_snapshot() -> (Harness, MockServer, Ws) {
+    let mut h = Harness::new().await;
+    let mut server = MockServer::start().await;
+    start(&mut h, &server, &[]).await;
+    let (_, mut ws) = server.accept().await;
+    handshake(&mut ws).await;
+    send(
+        &mut ws,
+        book_frame("snapshot", "BTC/USD", &VEC_BIDS, &VEC_ASKS, 3310070434),
+    )
+    .await;
+    h.book("BTC snapshot", |b| b.symbol.to_string() == "BTC/USD")
+        .await;
+    (h, server, ws)
+}
+
 #[tokio::test]
 async fn snapshot_and_updates_publish_verified_books_level_by_level() {
     let mut h = Harness::new().await;
@@ -190,18 +208,7 @@ async fn snapshot_and_updates_publish_verified_books_level_by_level() {
 
 #[tokio::test]
 async fn wrong_checksum_resyncs_and_recovers_without_publishing_the_broken_book() {
-    let mut h = Harness::new().await;
-    let mut server = MockServer::start().await;
-    start(&mut h, &server, &[]).await;
-    let (_, mut ws) = server.accept().await;
-    handshake(&mut ws).await;
-    send(
-        &mut ws,
-        book_frame("snapshot", "BTC/USD", &VEC_BIDS, &VEC_ASKS, 3310070434),
-    )
-    .await;
-    h.book("BTC snapshot", |b| b.symbol.to_string() == "BTC/USD")
-        .await;
+    let (mut h, _server, mut ws) = connected_with_vector_snapshot().await;
 
     // An update whose checksum does not match the book.
     send(
@@ -254,18 +261,7 @@ async fn wrong_checksum_resyncs_and_recovers_without_publishing_the_broken_book(
 
 #[tokio::test]
 async fn dropped_connection_reconnects_resubscribes_and_publishes_again() {
-    let mut h = Harness::new().await;
-    let mut server = MockServer::start().await;
-    start(&mut h, &server, &[]).await;
-    let (_, mut ws) = server.accept().await;
-    handshake(&mut ws).await;
-    send(
-        &mut ws,
-        book_frame("snapshot", "BTC/USD", &VEC_BIDS, &VEC_ASKS, 3310070434),
-    )
-    .await;
-    h.book("first BTC book", |b| b.symbol.to_string() == "BTC/USD")
-        .await;
+    let (mut h, mut server, ws) = connected_with_vector_snapshot().await;
     // Mid-stream, the server goes away.
     drop(ws);
     h.status("disconnected", |s| s.state == FeedState::Disconnected)
@@ -304,19 +300,8 @@ async fn dropped_connection_reconnects_resubscribes_and_publishes_again() {
 
 #[tokio::test]
 async fn garbage_is_audited_pings_answered_and_the_feed_keeps_going() {
-    let mut h = Harness::new().await;
-    let mut server = MockServer::start().await;
-    start(&mut h, &server, &[]).await;
-    let (_, mut ws) = server.accept().await;
-    handshake(&mut ws).await;
+    let (mut h, _server, mut ws) = connected_with_vector_snapshot().await;
     let mut m = vector_model();
-    send(
-        &mut ws,
-        book_frame("snapshot", "BTC/USD", &VEC_BIDS, &VEC_ASKS, 3310070434),
-    )
-    .await;
-    h.book("BTC snapshot", |b| b.symbol.to_string() == "BTC/USD")
-        .await;
 
     let garbage = "}}not json{{ \u{1}";
     send(&mut ws, garbage).await;

@@ -57,12 +57,13 @@ pub fn is_retryable(e: &sqlx::Error) -> bool {
 
 /// A pool that connects lazily; a database that is down surfaces as errors
 /// on use, which callers retry, rather than at start-up.
-pub fn pool(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+/// `application` names the connections in `pg_stat_activity`.
+pub fn pool(url: &str, max_connections: u32, application: &str) -> Result<PgPool, sqlx::Error> {
     let opts: PgConnectOptions = url.parse()?;
     Ok(PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
-        .connect_lazy_with(opts.application_name("arbitrade")))
+        .connect_lazy_with(opts.application_name(application)))
 }
 
 /// Connects, retrying with backoff until the database answers or `give_up_after` passes.
@@ -71,7 +72,7 @@ pub async fn connect(
     max_connections: u32,
     give_up_after: Option<Duration>,
 ) -> Result<PgPool, sqlx::Error> {
-    let pool = pool(url, max_connections)?;
+    let pool = pool(url, max_connections, "arbitrade")?;
     let mut policy = crate::bus::backoff_policy(Duration::from_millis(200), Duration::from_secs(5));
     policy.max_elapsed_time = give_up_after;
     let shown = redact_url(url);

@@ -13,7 +13,7 @@ fn d(mantissa: i64, scale: u32) -> Decimal {
     Decimal::new(mantissa, scale)
 }
 
-pub use crate::model::id_at;
+use crate::model::id_at;
 
 fn sym(s: &str) -> Symbol {
     s.parse().expect("sample symbols are valid")

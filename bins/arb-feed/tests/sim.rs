@@ -11,26 +11,12 @@ use common::*;
 
 fn feed(h: &Harness, args: &[&str]) -> tokio::process::Command {
     let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_arb-feed"));
-    c.args([
-        "--nats-url",
-        NATS_URL,
-        "--subject-prefix",
-        &h.prefix,
-        "--md-max-bytes",
-        "64MiB",
-        "--sys-max-bytes",
-        "16MiB",
-        "--md-max-age",
-        "1h",
-        "--sys-max-age",
-        "1h",
-        "--venue",
-        "sim",
-    ])
-    .args(args)
-    .env("RUST_LOG", "warn")
-    .stdin(Stdio::null())
-    .kill_on_drop(true);
+    c.args(h.bus_args())
+        .args(["--venue", "sim"])
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
     c
 }
 

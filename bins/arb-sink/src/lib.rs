@@ -60,7 +60,7 @@ pub async fn run(cfg: SinkConfig, shutdown: impl Future<Output = ()>) -> anyhow:
         bus = Bus::connect(&cfg.nats, &cfg.service, None) => bus.context("failed to connect to NATS")?,
         _ = &mut shutdown => return Ok(()),
     };
-    let pool = store::pool(cfg.database_url.expose(), cfg.db_connections)
+    let pool = arb_shared::db::pool(cfg.database_url.expose(), cfg.db_connections, "arb-sink")
         .with_context(|| format!("bad DATABASE_URL {}", redact_url(cfg.database_url.expose())))?;
     tracing::info!(nats = %redact_url(&cfg.nats.nats_url), db = %redact_url(cfg.database_url.expose()),
         durable = %cfg.durable, batch_size = cfg.batch_size, batch_max_age = ?cfg.batch_max_age, "arb-sink starting");

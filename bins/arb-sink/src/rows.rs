@@ -218,10 +218,6 @@ impl CopyRows {
         }
     }
 
-    pub fn table(&self) -> Table {
-        self.table
-    }
-
     pub fn len(&self) -> usize {
         self.rows
     }

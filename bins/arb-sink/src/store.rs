@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use bytes::Bytes;
 use chrono::NaiveDate;
-use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::{Connection, Executor};
 
 use crate::rows::Table;
@@ -40,16 +40,6 @@ async fn ensure_stage(conn: &mut PgConnection, t: Table) -> Result<(), sqlx::Err
     );
     conn.execute(sql.as_str()).await?;
     Ok(())
-}
-
-/// A lazy pool: a database that is down surfaces as errors on use, which the
-/// sink retries, rather than at start-up.
-pub fn pool(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
-    let opts: sqlx::postgres::PgConnectOptions = url.parse()?;
-    Ok(PgPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(std::time::Duration::from_secs(5))
-        .connect_lazy_with(opts.application_name("arb-sink")))
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {

@@ -86,10 +86,10 @@ impl Harness {
         }
     }
 
-    /// The feed's configuration: the test's prefix and small stream limits, then `args`.
-    pub fn config(&self, args: &[&str]) -> Config {
-        let mut all = vec![
-            "arb-feed",
+    /// The test's NATS, its prefix and small, expiring stream limits: the
+    /// flags every feed under test starts with (in-process or as the binary).
+    pub fn bus_args(&self) -> Vec<&str> {
+        vec![
             "--nats-url",
             NATS_URL,
             "--subject-prefix",
@@ -102,13 +102,21 @@ impl Harness {
             "1h",
             "--sys-max-age",
             "1h",
+        ]
+    }
+
+    /// The feed's configuration: [`Harness::bus_args`], fast reconnects, then `args`.
+    pub fn config(&self, args: &[&str]) -> Config {
+        let mut all = vec!["arb-feed"];
+        all.extend(self.bus_args());
+        all.extend_from_slice(&[
             "--heartbeat-interval",
             "1s",
             "--reconnect-initial",
             "50ms",
             "--reconnect-max",
             "200ms",
-        ];
+        ]);
         all.extend_from_slice(args);
         Config::try_parse_from(all).expect("bad test flags")
     }

@@ -3,6 +3,7 @@
 //! consumers, a consume loop that acks only after the handler succeeded, and
 //! the runtime-state heartbeat.
 
+pub use async_nats::jetstream::consumer::AckPolicy;
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -143,7 +144,7 @@ impl Bus {
         Ok(())
     }
 
-    /// A durable pull consumer with explicit acks on one stream.
+    /// A durable pull consumer on one stream.
     pub async fn durable_consumer(
         &self,
         kind: StreamKind,
@@ -151,6 +152,7 @@ impl Bus {
         filter_subjects: Vec<String>,
         max_ack_pending: i64,
         ack_wait: Duration,
+        ack_policy: jetstream::consumer::AckPolicy,
     ) -> Result<PullConsumer, BusError> {
         let stream_name = self.subjects.stream_name(kind);
         let err = |message: String| BusError::Consumer {
@@ -162,19 +164,39 @@ impl Bus {
             .get_stream(&stream_name)
             .await
             .map_err(|e| err(e.to_string()))?;
-        let config = jetstream::consumer::pull::Config {
+        let mut config = jetstream::consumer::pull::Config {
             durable_name: Some(durable.to_owned()),
-            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ack_policy,
             ack_wait,
             max_ack_pending,
             max_deliver: -1,
             filter_subjects,
             ..Default::default()
         };
-        stream
-            .get_or_create_consumer(durable, config)
+        let mut consumer: PullConsumer = stream
+            .get_or_create_consumer(durable, config.clone())
             .await
-            .map_err(|e| err(e.to_string()))
+            .map_err(|e| err(e.to_string()))?;
+        let info = consumer.cached_info();
+        if info.config.ack_policy != ack_policy {
+            // JetStream cannot change a consumer's ack policy: recreate it where
+            // the old one's ack floor is, so nothing unacked is skipped.
+            let start = info.ack_floor.stream_sequence + 1;
+            tracing::warn!(consumer = %format!("{stream_name}/{durable}"), old = ?info.config.ack_policy,
+                new = ?ack_policy, start, "recreating the consumer with a new ack policy");
+            stream
+                .delete_consumer(durable)
+                .await
+                .map_err(|e| err(e.to_string()))?;
+            config.deliver_policy = jetstream::consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: start,
+            };
+            consumer = stream
+                .create_consumer(config)
+                .await
+                .map_err(|e| err(e.to_string()))?;
+        }
+        Ok(consumer)
     }
 
     pub fn publisher(&self, max_inflight: usize) -> Publisher {

@@ -44,6 +44,7 @@ async fn consume_acks_dead_letters_and_retries() {
             vec![filter],
             100,
             Duration::from_secs(30),
+            async_nats::jetstream::consumer::AckPolicy::Explicit,
         )
         .await
         .unwrap();

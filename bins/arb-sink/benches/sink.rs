@@ -373,12 +373,17 @@ fn cpu_per_message(books: &[Decoded]) -> (Duration, Duration) {
 }
 
 /// The NATS side alone: pull every message and ack it, no database.
-async fn consume_only(tb_args: &NatsArgs, n: usize) -> Duration {
+async fn consume_only(tb_args: &NatsArgs, n: usize, ack_all: bool) -> Duration {
     use futures::StreamExt;
     let bus = Bus::connect_once(tb_args, "bench-consume")
         .await
         .expect("NATS");
     let durable = format!("bench-c-{}", uuid::Uuid::now_v7().simple());
+    let policy = if ack_all {
+        async_nats::jetstream::consumer::AckPolicy::All
+    } else {
+        async_nats::jetstream::consumer::AckPolicy::Explicit
+    };
     let consumer = bus
         .durable_consumer(
             StreamKind::Md,
@@ -386,6 +391,7 @@ async fn consume_only(tb_args: &NatsArgs, n: usize) -> Duration {
             vec![bus.subjects.stream_filter(StreamKind::Md)],
             20_000,
             Duration::from_secs(60),
+            policy,
         )
         .await
         .unwrap();
@@ -399,8 +405,10 @@ async fn consume_only(tb_args: &NatsArgs, n: usize) -> Duration {
     let mut seen = 0;
     while seen < n {
         let m = msgs.next().await.unwrap().unwrap();
-        m.ack().await.unwrap();
         seen += 1;
+        if !ack_all || seen % BATCH == 0 || seen == n {
+            m.ack().await.unwrap();
+        }
     }
     let elapsed = start.elapsed();
     let stream = bus
@@ -491,7 +499,13 @@ async fn main() {
     runs.push((
         "JetStream pull + ack only, no database (NATS ceiling)",
         n,
-        consume_only(&nats, n).await,
+        consume_only(&nats, n, false).await,
+    ));
+    runs.close();
+    runs.push((
+        "JetStream pull + one AckAll ack per 2,000, no database",
+        n,
+        consume_only(&nats, n, true).await,
     ));
     runs.close();
     truncate(&pool).await;

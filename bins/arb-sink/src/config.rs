@@ -43,6 +43,9 @@ pub struct SinkConfig {
     /// How long JetStream waits for an ack before redelivering.
     #[arg(long, env = "ARB_SINK_ACK_WAIT", value_parser = parse_duration, default_value = "60s")]
     pub ack_wait: Duration,
+    /// Batches written at once per stream, each on its own connection.
+    #[arg(long, env = "ARB_SINK_WRITERS", default_value_t = 2)]
+    pub writers: usize,
     #[arg(long, env = "ARB_SINK_WRITE_MODE", value_enum, default_value = "copy")]
     pub write_mode: WriteMode,
     /// Apply pending migrations at start-up.

@@ -4,6 +4,7 @@
 //! (the message id is the key, ON CONFLICT DO NOTHING).
 #![forbid(unsafe_code)]
 
+pub mod acks;
 pub mod config;
 pub mod pipeline;
 pub mod rows;

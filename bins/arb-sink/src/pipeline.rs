@@ -1,20 +1,25 @@
 //! One pipeline per stream: a reader pulls from the durable consumer, decodes
 //! each message and encodes its row straight into the batch's COPY data
 //! (flushed on size or age); a writer streams each batch into PostgreSQL in
-//! one transaction, dead-letters what cannot be decoded or stored, and acks
-//! each message only after the commit. (Not one `AckPolicy::All` ack per
-//! batch: after a crash, the new process's first ack would also cover the
-//! messages the dead one had received and never committed. The SIGKILL test
-//! catches that.)
+//! one transaction and dead-letters what cannot be decoded or stored. The
+//! consumer acks with `AckPolicy::All`: after each commit one ack covers
+//! everything up to the ack floor, which [`AckTracker`] moves only over
+//! committed sequences; sequences this process never received (a crashed
+//! process's deliveries, messages the client dropped) are fetched from the
+//! stream by sequence and written first.
 //! While PostgreSQL is down the writer holds the batch, retries with backoff
 //! and keeps the messages' ack deadline alive; nothing is acked, so nothing is
 //! lost.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use async_nats::HeaderMap;
+use async_nats::jetstream::consumer::AckPolicy;
+use async_nats::jetstream::message::StreamMessage;
+use async_nats::jetstream::stream::RawMessageErrorKind;
 use async_nats::jetstream::{self, AckKind};
 use backoff::backoff::Backoff;
 use bytes::Bytes;
@@ -29,6 +34,7 @@ use arb_shared::model::{DeadLetter, id_at, new_id, stable_hash};
 use arb_shared::subject::StreamKind;
 use arb_shared::{Message, time};
 
+use crate::acks::AckTracker;
 use crate::config::SinkConfig;
 use crate::rows::{CopyRows, Table};
 use crate::store::{self, Partitions};
@@ -82,53 +88,118 @@ pub struct Ctx {
     pub partitions: Mutex<Partitions>,
 }
 
+/// A message from the stream: delivered by the consumer (it carries the ack
+/// handle), or fetched by sequence to fill a gap.
+#[allow(clippy::large_enum_variant)] // boxing would allocate per delivered message; fetched ones are rare
+enum Source {
+    Delivered(jetstream::Message),
+    Fetched { stream: String, msg: StreamMessage },
+}
+
+impl Source {
+    fn subject(&self) -> &str {
+        match self {
+            Source::Delivered(m) => &m.subject,
+            Source::Fetched { msg, .. } => &msg.subject,
+        }
+    }
+
+    fn headers(&self) -> Option<&HeaderMap> {
+        match self {
+            Source::Delivered(m) => m.headers.as_ref(),
+            Source::Fetched { msg, .. } => Some(&msg.headers),
+        }
+    }
+
+    fn payload(&self) -> &Bytes {
+        match self {
+            Source::Delivered(m) => &m.payload,
+            Source::Fetched { msg, .. } => &msg.payload,
+        }
+    }
+
+    /// Stream name, stream sequence, and when the stream stored it.
+    fn place(&self) -> Option<(String, u64, time::Timestamp)> {
+        let (stream, seq, at) = match self {
+            Source::Delivered(m) => {
+                let i = m.info().ok()?;
+                (i.stream.to_owned(), i.stream_sequence, i.published)
+            }
+            Source::Fetched { stream, msg } => (stream.clone(), msg.sequence, msg.time),
+        };
+        let at = time::from_nanos(at.unix_timestamp_nanos().clamp(0, i64::MAX as i128) as i64);
+        Some((stream, seq, at))
+    }
+
+    fn delivery(&self) -> Option<&jetstream::Message> {
+        match self {
+            Source::Delivered(m) => Some(m),
+            Source::Fetched { .. } => None,
+        }
+    }
+
+    fn into_delivery(self) -> Option<jetstream::Message> {
+        match self {
+            Source::Delivered(m) => Some(m),
+            Source::Fetched { .. } => None,
+        }
+    }
+}
+
+/// A message in a batch, with its stream sequence (for the ack floor).
+struct Entry {
+    seq: Option<u64>,
+    src: Source,
+}
+
+impl Entry {
+    fn new(src: Source) -> Self {
+        let seq = match &src {
+            Source::Delivered(m) => m.info().ok().map(|i| i.stream_sequence),
+            Source::Fetched { msg, .. } => Some(msg.sequence),
+        };
+        Entry { seq, src }
+    }
+}
+
 /// A message the sink gives up on, with the dead letter that records it.
 struct Rejected {
-    msg: jetstream::Message,
+    entry: Entry,
     letter: DeadLetter,
 }
 
-fn reject(ctx: &Ctx, msg: jetstream::Message, reason: String) -> Rejected {
-    let (stream, stream_seq, published) = match msg.info() {
-        Ok(i) => (
-            Some(i.stream.to_owned()),
-            Some(i.stream_sequence),
-            Some(i.published),
-        ),
-        Err(_) => (None, None, None),
-    };
+fn reject(ctx: &Ctx, entry: Entry, reason: String) -> Rejected {
+    let place = entry.src.place();
     // Derived from where the message sits in its stream, so a redelivery of the
-    // same bad message maps to the same audit row.
-    let id = match (&stream, stream_seq, published) {
-        (Some(s), Some(seq), Some(p)) => {
-            let at = time::from_nanos(p.unix_timestamp_nanos().clamp(0, i64::MAX as i128) as i64);
-            id_at(
-                at,
-                stable_hash(&[ctx.cfg.service.as_bytes(), s.as_bytes(), &seq.to_be_bytes()]),
-            )
-        }
-        _ => new_id(),
+    // same bad message (or a fetched copy) maps to the same audit row.
+    let id = match &place {
+        Some((s, seq, at)) => id_at(
+            *at,
+            stable_hash(&[ctx.cfg.service.as_bytes(), s.as_bytes(), &seq.to_be_bytes()]),
+        ),
+        None => new_id(),
     };
+    let (stream, stream_seq) = place.map_or((None, None), |(s, q, _)| (Some(s), Some(q)));
     let letter = DeadLetter {
         id,
         ts: time::now(),
         service: ctx.cfg.service.clone(),
-        subject: msg.subject.to_string(),
+        subject: entry.src.subject().to_owned(),
         reason,
-        headers: header_strings(msg.headers.as_ref()),
+        headers: header_strings(entry.src.headers()),
         stream,
         stream_seq,
-        payload: msg.payload.to_vec(),
+        payload: entry.src.payload().to_vec(),
     };
-    Rejected { msg, letter }
+    Rejected { entry, letter }
 }
 
-fn decode(ctx: &Ctx, msg: &jetstream::Message) -> Result<Decoded, String> {
+fn decode(ctx: &Ctx, src: &Source) -> Result<Decoded, String> {
     Decoded::decode(
         &ctx.bus.subjects,
-        &msg.subject,
-        msg.headers.as_ref(),
-        &msg.payload,
+        src.subject(),
+        src.headers(),
+        src.payload(),
     )
     .map_err(|e| e.to_string())
 }
@@ -136,7 +207,7 @@ fn decode(ctx: &Ctx, msg: &jetstream::Message) -> Result<Decoded, String> {
 /// A batch being filled by the reader: rows are encoded as messages arrive.
 struct Batch {
     groups: BTreeMap<Table, CopyRows>,
-    good: Vec<jetstream::Message>,
+    good: Vec<Entry>,
     rejected: Vec<Rejected>,
     days: BTreeSet<NaiveDate>,
     started: Option<Instant>,
@@ -157,30 +228,40 @@ impl Batch {
         self.good.len() + self.rejected.len()
     }
 
-    fn add(&mut self, ctx: &Ctx, msg: jetstream::Message) {
+    fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.good
+            .iter()
+            .chain(self.rejected.iter().map(|r| &r.entry))
+    }
+
+    fn add(&mut self, ctx: &Ctx, src: Source) {
         if self.started.is_none() {
             self.started = Some(Instant::now());
         }
-        if msg.info().is_ok_and(|i| i.delivered > 1) {
+        if src
+            .delivery()
+            .is_some_and(|m| m.info().is_ok_and(|i| i.delivered > 1))
+        {
             ctx.counters.redelivered.fetch_add(1, Ordering::Relaxed);
         }
-        let decoded = match decode(ctx, &msg) {
+        let entry = Entry::new(src);
+        let decoded = match decode(ctx, &entry.src) {
             Ok(d) => d,
-            Err(reason) => return self.rejected.push(reject(ctx, msg, reason)),
+            Err(reason) => return self.rejected.push(reject(ctx, entry, reason)),
         };
         let table = Table::of(&decoded);
         let rows = self
             .groups
             .entry(table)
             .or_insert_with(|| CopyRows::new(table));
-        match rows.push(&decoded, &msg.subject) {
+        match rows.push(&decoded, entry.src.subject()) {
             Ok(()) => {
                 if let Decoded::Book(b) = &decoded {
                     self.days.insert(b.event_time().date_naive());
                 }
-                self.good.push(msg);
+                self.good.push(entry);
             }
-            Err(e) => self.rejected.push(reject(ctx, msg, e.to_string())),
+            Err(e) => self.rejected.push(reject(ctx, entry, e.to_string())),
         }
     }
 
@@ -208,10 +289,175 @@ fn dead_letter_rows(rejected: &[Rejected]) -> Option<(Table, Bytes)> {
     (!rows.is_empty()).then(|| (Table::AuditEvents, rows.finish()))
 }
 
+type Tracker = Arc<std::sync::Mutex<AckTracker<jetstream::Message>>>;
+
+fn lock(tracker: &Tracker) -> std::sync::MutexGuard<'_, AckTracker<jetstream::Message>> {
+    // The tracker's state stays consistent even if a holder panicked.
+    tracker.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What a stream's reader, writer and gap filler share.
+struct Lane {
+    ctx: Arc<Ctx>,
+    kind: StreamKind,
+    tracker: Tracker,
+    /// The gap filler's way to the writer: weak, so that the channel closes
+    /// when the reader (which holds the strong sender) is done.
+    tx: mpsc::WeakSender<Batch>,
+    filling: AtomicBool,
+}
+
+impl Lane {
+    /// Hands a batch to the writer; its sequences are in flight from now on.
+    async fn dispatch(&self, tx: &mpsc::Sender<Batch>, batch: Batch) -> bool {
+        {
+            let mut t = lock(&self.tracker);
+            for seq in batch.entries().filter_map(|e| e.seq) {
+                t.dispatched(seq);
+            }
+        }
+        tx.send(batch).await.is_ok()
+    }
+
+    /// After a commit: moves the ack floor over the committed sequences, acks
+    /// once up to it, and starts filling gaps below it if there are any.
+    async fn committed(self: &Arc<Self>, entries: Vec<Entry>) {
+        let (ack, gaps) = {
+            let mut t = lock(&self.tracker);
+            for e in entries {
+                if let Some(seq) = e.seq {
+                    t.committed(seq, e.src.into_delivery());
+                }
+            }
+            (t.take_ack(), !t.gaps(1).is_empty())
+        };
+        ack_all(ack).await;
+        if gaps && !self.filling.swap(true, Ordering::AcqRel) {
+            let lane = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = lane.fill_gaps().await {
+                    tracing::warn!(stream = lane.kind.base_name(), error = %e,
+                        "cannot fill the gaps under the ack floor yet; retrying after the next commit");
+                }
+                lane.filling.store(false, Ordering::Release);
+            });
+        }
+    }
+
+    /// Settles what needs no write (under the server's ack floor, or gone from
+    /// the stream) and fetches the rest by sequence, as one batch to the writer.
+    async fn fill_gaps(&self) -> Result<(), String> {
+        let name = self.ctx.bus.subjects.stream_name(self.kind);
+        let mut stream = self
+            .ctx
+            .bus
+            .js
+            .get_stream(&name)
+            .await
+            .map_err(|e| e.to_string())?;
+        let first = stream
+            .info()
+            .await
+            .map_err(|e| e.to_string())?
+            .state
+            .first_sequence;
+        // Not the server's ack floor: besides acks it also moves when a message
+        // pending here is deleted from the stream, and that is no proof that
+        // the sequences below it are stored. A fetch settles each for sure.
+        let limit = self.ctx.cfg.batch_size.max(1);
+        let (ack, gaps) = {
+            let mut t = lock(&self.tracker);
+            t.raise_floor(first.saturating_sub(1));
+            (t.take_ack(), t.gaps(limit))
+        };
+        ack_all(ack).await;
+        if gaps.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(
+            stream = self.kind.base_name(),
+            first = gaps[0],
+            count = gaps.len(),
+            "fetching messages under the ack floor this process never received"
+        );
+        let fetched: Vec<_> = futures::stream::iter(gaps)
+            .map(|seq| {
+                let stream = &stream;
+                async move { (seq, stream.get_raw_message(seq).await) }
+            })
+            .buffer_unordered(32)
+            .collect()
+            .await;
+        let mut batch = Batch::new(fetched.len());
+        let mut settled = Vec::new();
+        for (seq, r) in fetched {
+            match r {
+                Ok(msg) => batch.add(
+                    &self.ctx,
+                    Source::Fetched {
+                        stream: name.clone(),
+                        msg,
+                    },
+                ),
+                Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => settled.push(seq),
+                Err(e) => {
+                    tracing::warn!(stream = self.kind.base_name(), seq, error = %e, "cannot fetch a message");
+                }
+            }
+        }
+        let ack = {
+            let mut t = lock(&self.tracker);
+            for seq in settled {
+                t.settled(seq);
+            }
+            t.take_ack()
+        };
+        ack_all(ack).await;
+        if batch.len() > 0
+            && let Some(tx) = self.tx.upgrade()
+        {
+            self.dispatch(&tx, batch).await;
+        }
+        Ok(())
+    }
+}
+
+/// Where the ack floor starts: the consumer's, or just below where a
+/// consumer created at a sequence starts (its reported floor is 0 until the
+/// first ack).
+fn start_floor(info: &jetstream::consumer::Info) -> u64 {
+    let start = match info.config.deliver_policy {
+        jetstream::consumer::DeliverPolicy::ByStartSequence { start_sequence } => {
+            start_sequence.saturating_sub(1)
+        }
+        _ => 0,
+    };
+    info.ack_floor.stream_sequence.max(start)
+}
+
+/// One `AckPolicy::All` ack: everything up to this delivery is committed.
+async fn ack_all(ack: Option<(u64, jetstream::Message)>) {
+    if let Some((seq, m)) = ack
+        && let Err(e) = m.ack().await
+    {
+        tracing::warn!(seq, error = %e, "ack failed; the messages will be redelivered and dropped as duplicates");
+    }
+}
+
 /// Reads one stream until shutdown, handing batches to its writer.
 pub async fn run_stream(ctx: Arc<Ctx>, kind: StreamKind, mut shutdown: watch::Receiver<bool>) {
-    let (tx, rx) = mpsc::channel::<Batch>(1);
-    let writer = tokio::spawn(write_loop(ctx.clone(), kind, rx, shutdown.clone()));
+    let (tx, rx) = mpsc::channel::<Batch>(2);
+    let lane = Arc::new(Lane {
+        ctx: ctx.clone(),
+        kind,
+        tracker: Arc::new(std::sync::Mutex::new(AckTracker::new(0))),
+        tx: tx.downgrade(),
+        filling: AtomicBool::new(false),
+    });
+    let rx = Arc::new(Mutex::new(rx));
+    let writers: Vec<_> = (0..ctx.cfg.writers.max(1))
+        .map(|_| tokio::spawn(write_loop(lane.clone(), rx.clone(), shutdown.clone())))
+        .collect();
     let batch_size = ctx.cfg.batch_size.max(1);
     let mut policy = backoff_policy(Duration::from_millis(200), Duration::from_secs(10));
     let mut batch = Batch::new(batch_size);
@@ -222,19 +468,22 @@ pub async fn run_stream(ctx: Arc<Ctx>, kind: StreamKind, mut shutdown: watch::Re
                 kind,
                 &ctx.cfg.durable,
                 vec![ctx.bus.subjects.stream_filter(kind)],
-                (batch_size * 8).max(10_000) as i64,
+                (batch_size * 10).max(10_000) as i64,
                 ctx.cfg.ack_wait,
+                AckPolicy::All,
             )
             .await;
         let messages = match consumer {
-            Ok(c) => c
-                .stream()
-                .max_messages_per_batch(batch_size)
-                .heartbeat(Duration::from_secs(5))
-                .expires(Duration::from_secs(30))
-                .messages()
-                .await
-                .map_err(|e| e.to_string()),
+            Ok(c) => {
+                lock(&lane.tracker).raise_floor(start_floor(c.cached_info()));
+                c.stream()
+                    .max_messages_per_batch(batch_size * 4)
+                    .heartbeat(Duration::from_secs(5))
+                    .expires(Duration::from_secs(30))
+                    .messages()
+                    .await
+                    .map_err(|e| e.to_string())
+            }
             Err(e) => Err(e.to_string()),
         };
         let mut messages = match messages {
@@ -261,17 +510,16 @@ pub async fn run_stream(ctx: Arc<Ctx>, kind: StreamKind, mut shutdown: watch::Re
                         false
                     }
                     Some(Ok(msg)) => {
-                        batch.add(&ctx, msg);
+                        batch.add(&ctx, Source::Delivered(msg));
                         batch.len() >= batch_size
                     }
                 },
             };
             if full
                 && batch.len() > 0
-                && tx
-                    .send(std::mem::replace(&mut batch, Batch::new(batch_size)))
+                && !lane
+                    .dispatch(&tx, std::mem::replace(&mut batch, Batch::new(batch_size)))
                     .await
-                    .is_err()
             {
                 break 'connect;
             }
@@ -279,39 +527,33 @@ pub async fn run_stream(ctx: Arc<Ctx>, kind: StreamKind, mut shutdown: watch::Re
     }
     // Shutting down: what was read is still written (and acked) before exit.
     if batch.len() > 0 {
-        let _ = tx.send(batch).await;
+        lane.dispatch(&tx, batch).await;
     }
+    // The writer ends once this sender (and a gap filler's, if one runs) is gone.
     drop(tx);
-    if let Err(e) = writer.await {
-        tracing::error!(error = %e, "writer task failed");
+    for w in writers {
+        if let Err(e) = w.await {
+            tracing::error!(error = %e, "writer task failed");
+        }
     }
 }
 
-/// Writes batches in order; hands committed messages to an acker task so the
-/// next COPY starts right after a commit.
+/// Takes batches from the reader and writes them, each writer on its own
+/// connection (so one batch's COPY overlaps another's commit); acks after each
+/// commit, as far as the ack floor has moved.
 async fn write_loop(
-    ctx: Arc<Ctx>,
-    kind: StreamKind,
-    mut rx: mpsc::Receiver<Batch>,
+    lane: Arc<Lane>,
+    rx: Arc<Mutex<mpsc::Receiver<Batch>>>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let (ack_tx, mut ack_rx) = mpsc::channel::<Vec<jetstream::Message>>(4);
-    let acker = tokio::spawn(async move {
-        while let Some(msgs) = ack_rx.recv().await {
-            for m in msgs {
-                if let Err(e) = m.ack().await {
-                    tracing::warn!(error = %e, "ack failed; the message will be redelivered and dropped as a duplicate");
-                }
-            }
-        }
-    });
-    while let Some(batch) = rx.recv().await {
-        if let Some(committed) = write_batch(&ctx, kind, batch, &shutdown).await {
-            let _ = ack_tx.send(committed).await;
+    loop {
+        let Some(batch) = rx.lock().await.recv().await else {
+            break;
+        };
+        if let Some(committed) = write_batch(&lane.ctx, lane.kind, batch, &shutdown).await {
+            lane.committed(committed).await;
         }
     }
-    drop(ack_tx);
-    let _ = acker.await;
 }
 
 enum WriteOutcome {
@@ -390,14 +632,11 @@ async fn write_batch(
     kind: StreamKind,
     mut batch: Batch,
     shutdown: &watch::Receiver<bool>,
-) -> Option<Vec<jetstream::Message>> {
+) -> Option<Vec<Entry>> {
     let n = batch.len() as u64;
     let tables = batch.tables();
-    let pending: Vec<&jetstream::Message> = batch
-        .good
-        .iter()
-        .chain(batch.rejected.iter().map(|r| &r.msg))
-        .collect();
+    let pending: Vec<&jetstream::Message> =
+        batch.entries().filter_map(|e| e.src.delivery()).collect();
     match write_retrying(ctx, kind, &batch.days, &tables, &pending, shutdown).await {
         WriteOutcome::Committed(written) => ctx.counters.add_rows(written),
         WriteOutcome::Abandoned => {
@@ -430,13 +669,13 @@ async fn write_one_by_one(
     shutdown: &watch::Receiver<bool>,
 ) -> bool {
     let mut kept = Vec::with_capacity(batch.good.len());
-    for msg in std::mem::take(&mut batch.good) {
-        let Ok(decoded) = decode(ctx, &msg) else {
+    for entry in std::mem::take(&mut batch.good) {
+        let Ok(decoded) = decode(ctx, &entry.src) else {
             continue;
         };
         let table = Table::of(&decoded);
         let mut rows = CopyRows::new(table);
-        if rows.push(&decoded, &msg.subject).is_err() {
+        if rows.push(&decoded, entry.src.subject()).is_err() {
             continue;
         }
         let days: BTreeSet<NaiveDate> = match &decoded {
@@ -448,19 +687,19 @@ async fn write_one_by_one(
             kind,
             &days,
             &[(table, rows.finish())],
-            &[&msg],
+            &entry.src.delivery().into_iter().collect::<Vec<_>>(),
             shutdown,
         )
         .await
         {
             WriteOutcome::Committed(w) => {
                 ctx.counters.add_rows(w);
-                kept.push(msg);
+                kept.push(entry);
             }
             WriteOutcome::Refused(e) => {
                 batch
                     .rejected
-                    .push(reject(ctx, msg, format!("database refused: {e}")))
+                    .push(reject(ctx, entry, format!("database refused: {e}")))
             }
             WriteOutcome::Abandoned => return false,
         }
@@ -468,7 +707,11 @@ async fn write_one_by_one(
     batch.good = kept;
     // The dead letters are stored on their own.
     if let Some(rows) = dead_letter_rows(&batch.rejected) {
-        let pending: Vec<&jetstream::Message> = batch.rejected.iter().map(|r| &r.msg).collect();
+        let pending: Vec<&jetstream::Message> = batch
+            .rejected
+            .iter()
+            .filter_map(|r| r.entry.src.delivery())
+            .collect();
         match write_retrying(ctx, kind, &BTreeSet::new(), &[rows], &pending, shutdown).await {
             WriteOutcome::Committed(w) => ctx.counters.add_rows(w),
             WriteOutcome::Refused(e) => {
@@ -481,9 +724,10 @@ async fn write_one_by_one(
     true
 }
 
-/// After the commit: publish the dead letters and terminate their messages;
-/// returns the rest, to be acked.
-async fn finish(ctx: &Ctx, batch: Batch) -> Vec<jetstream::Message> {
+/// After the commit: publishes the dead letters; returns every message of
+/// the batch, stored or dead-lettered, for the ack floor. (No `Term`: with
+/// `AckPolicy::All` it would acknowledge everything below it too.)
+async fn finish(ctx: &Ctx, batch: Batch) -> Vec<Entry> {
     if !batch.rejected.is_empty() {
         let mut publisher = ctx.bus.publisher(256);
         for r in &batch.rejected {
@@ -498,11 +742,8 @@ async fn finish(ctx: &Ctx, batch: Batch) -> Vec<jetstream::Message> {
         ctx.counters
             .dead_letters
             .fetch_add(batch.rejected.len() as u64, Ordering::Relaxed);
-        for r in &batch.rejected {
-            if let Err(e) = r.msg.ack_with(AckKind::Term).await {
-                tracing::warn!(error = %e, "term failed; the message will come back and map to the same audit row");
-            }
-        }
     }
-    batch.good
+    let mut entries = batch.good;
+    entries.extend(batch.rejected.into_iter().map(|r| r.entry));
+    entries
 }

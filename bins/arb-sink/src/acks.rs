@@ -1,0 +1,254 @@
+//! Crash-safe batch acks for an `AckPolicy::All` consumer.
+//!
+//! With `AckPolicy::All` one ack of stream sequence `S` acknowledges every
+//! message up to `S`, so the sink sends one ack per committed batch instead of
+//! one per message (half the NATS server's CPU in the benchmark). That is
+//! only safe if, when `S` is acked, every sequence up to `S` is durable. A
+//! plain "ack the batch's last message" breaks that: after a crash the new
+//! process is handed new messages first, and its first ack would also cover
+//! the messages the dead process had received and never committed.
+//!
+//! The [`AckTracker`] keeps the rule: the ack floor only moves over a
+//! sequence once it is committed, or known not to need it (no longer in the
+//! stream, not on the consumer's subjects, or already under the server's ack
+//! floor, which only a committed sequence can be under). Sequences that were
+//! never delivered to this process (a dead process's deliveries, messages the
+//! client dropped) show up as gaps below what was committed; the pipeline
+//! fetches them from the stream by sequence and writes them like any other
+//! message, so nothing waits for a redelivery.
+//!
+//! Pure bookkeeping, no I/O: the pipeline feeds it and sends the acks.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What one consumer has committed, above its ack floor. `H` is the handle an
+/// ack is sent with (a delivered message); fetched messages have none.
+#[derive(Debug)]
+pub struct AckTracker<H> {
+    floor: u64,
+    in_flight: BTreeSet<u64>,
+    done: BTreeMap<u64, Option<H>>,
+    /// The newest delivered message the floor has moved over, not yet acked.
+    to_ack: Option<(u64, H)>,
+}
+
+impl<H> AckTracker<H> {
+    /// Starts at the consumer's ack floor as the server reports it.
+    pub fn new(floor: u64) -> Self {
+        AckTracker {
+            floor,
+            in_flight: BTreeSet::new(),
+            done: BTreeMap::new(),
+            to_ack: None,
+        }
+    }
+
+    /// Every sequence up to here is durable (or needs nothing).
+    pub fn floor(&self) -> u64 {
+        self.floor
+    }
+
+    /// Sequences handed to a writer and not yet committed.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// `seq` was handed to a writer.
+    pub fn dispatched(&mut self, seq: u64) {
+        if seq > self.floor {
+            self.in_flight.insert(seq);
+        }
+    }
+
+    /// The writer gave `seq` back without committing it (shutdown).
+    pub fn abandoned(&mut self, seq: u64) {
+        self.in_flight.remove(&seq);
+    }
+
+    /// `seq` is committed; `handle` is its delivery, if it was delivered.
+    pub fn committed(&mut self, seq: u64, handle: Option<H>) {
+        self.in_flight.remove(&seq);
+        if seq <= self.floor {
+            return;
+        }
+        match self.done.get_mut(&seq) {
+            // Keep a delivery to ack with over a fetched copy's `None`.
+            Some(slot) => {
+                if handle.is_some() {
+                    *slot = handle;
+                }
+            }
+            None => {
+                self.done.insert(seq, handle);
+            }
+        }
+        self.advance();
+    }
+
+    /// `seq` needs no write: not in the stream any more, or not ours.
+    pub fn settled(&mut self, seq: u64) {
+        self.committed(seq, None);
+    }
+
+    /// Everything up to `floor` is durable elsewhere or gone: the server's ack
+    /// floor (moved only by a committed ack), or the stream's first sequence
+    /// minus one.
+    pub fn raise_floor(&mut self, floor: u64) {
+        if floor <= self.floor {
+            return;
+        }
+        self.floor = floor;
+        let above = self.done.split_off(&(floor + 1));
+        for (seq, h) in std::mem::replace(&mut self.done, above) {
+            if let Some(h) = h {
+                self.to_ack = Some((seq, h));
+            }
+        }
+        self.in_flight = self.in_flight.split_off(&(floor + 1));
+        // An ack below the new floor would be a no-op on the server.
+        if self.to_ack.as_ref().is_some_and(|(s, _)| *s <= floor) {
+            self.to_ack = None;
+        }
+        self.advance();
+    }
+
+    fn advance(&mut self) {
+        while let Some(entry) = self.done.first_entry() {
+            if *entry.key() != self.floor + 1 {
+                break;
+            }
+            let (seq, h) = entry.remove_entry();
+            self.floor = seq;
+            if let Some(h) = h {
+                self.to_ack = Some((seq, h));
+            }
+        }
+    }
+
+    /// The delivery to ack (with `AckPolicy::All`) now that the floor has
+    /// moved over it, and its sequence. Everything up to it is durable.
+    pub fn take_ack(&mut self) -> Option<(u64, H)> {
+        self.to_ack.take()
+    }
+
+    /// Up to `limit` sequences below the highest committed one that are
+    /// neither committed nor in flight: deliveries this process never had.
+    pub fn gaps(&self, limit: usize) -> Vec<u64> {
+        let Some((&top, _)) = self.done.last_key_value() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut seq = self.floor + 1;
+        while seq < top && out.len() < limit {
+            if !self.done.contains_key(&seq) && !self.in_flight.contains(&seq) {
+                out.push(seq);
+            }
+            seq += 1;
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(t: &mut AckTracker<&'static str>, seqs: &[u64]) {
+        for &s in seqs {
+            t.dispatched(s);
+        }
+    }
+
+    #[test]
+    fn in_order_commits_ack_the_last_delivery_once() {
+        let mut t = AckTracker::new(0);
+        run(&mut t, &[1, 2, 3]);
+        assert_eq!(t.take_ack(), None, "nothing is committed yet");
+        t.committed(1, Some("m1"));
+        t.committed(2, Some("m2"));
+        t.committed(3, Some("m3"));
+        assert_eq!(t.take_ack(), Some((3, "m3")));
+        assert_eq!(t.take_ack(), None, "an ack is handed out once");
+        assert_eq!(t.floor(), 3);
+        assert!(t.gaps(10).is_empty());
+    }
+
+    #[test]
+    fn a_later_batch_committed_first_waits_for_the_earlier_one() {
+        let mut t = AckTracker::new(10);
+        run(&mut t, &[11, 12, 13, 14]);
+        t.committed(13, Some("m13"));
+        t.committed(14, Some("m14"));
+        assert_eq!(t.take_ack(), None, "11 and 12 are not durable yet");
+        assert!(t.gaps(10).is_empty(), "in flight is not a gap");
+        t.committed(11, Some("m11"));
+        assert_eq!(t.take_ack(), Some((11, "m11")));
+        t.committed(12, Some("m12"));
+        assert_eq!(t.take_ack(), Some((14, "m14")));
+    }
+
+    #[test]
+    fn deliveries_a_dead_process_held_are_gaps_and_block_the_ack() {
+        // The server's floor is 100; a dead process had 101..=103 and never
+        // committed them; this process is handed 104.. first.
+        let mut t = AckTracker::new(100);
+        run(&mut t, &[104, 105]);
+        t.committed(104, Some("m104"));
+        t.committed(105, Some("m105"));
+        assert_eq!(t.take_ack(), None, "an ack now would cover 101..=103");
+        assert_eq!(t.gaps(10), vec![101, 102, 103]);
+        assert_eq!(t.gaps(2), vec![101, 102], "the limit holds");
+        // The pipeline fetches them from the stream and writes them.
+        for s in [101, 102, 103] {
+            t.dispatched(s);
+        }
+        assert!(t.gaps(10).is_empty(), "fetched and in flight");
+        t.committed(101, None);
+        t.settled(102); // deleted from the stream meanwhile
+        assert_eq!(t.take_ack(), None, "fetched copies carry no delivery");
+        t.committed(103, None);
+        assert_eq!(t.take_ack(), Some((105, "m105")));
+        assert_eq!(t.floor(), 105);
+    }
+
+    #[test]
+    fn a_fetched_copy_does_not_replace_the_delivery() {
+        let mut t = AckTracker::new(0);
+        t.committed(2, Some("m2"));
+        t.committed(2, None);
+        t.committed(1, None);
+        assert_eq!(t.take_ack(), Some((2, "m2")));
+    }
+
+    #[test]
+    fn the_servers_floor_settles_what_another_process_committed() {
+        let mut t = AckTracker::new(0);
+        run(&mut t, &[3, 10]);
+        t.committed(6, Some("m6"));
+        t.committed(7, Some("m7"));
+        t.committed(9, Some("m9"));
+        assert_eq!(t.gaps(10), vec![1, 2, 4, 5, 8]);
+        t.raise_floor(5);
+        assert_eq!(
+            t.take_ack(),
+            Some((7, "m7")),
+            "6 and 7 follow the new floor"
+        );
+        assert_eq!(t.gaps(10), vec![8]);
+        assert_eq!(t.in_flight(), 1, "3 is under the floor now; 10 is not");
+        t.raise_floor(4);
+        assert_eq!(t.floor(), 7, "the floor never goes back");
+        t.committed(3, Some("m3"));
+        assert_eq!(t.take_ack(), None, "a commit under the floor acks nothing");
+    }
+
+    #[test]
+    fn raising_the_floor_over_uncommitted_deliveries_acks_the_newest_above() {
+        let mut t = AckTracker::new(0);
+        t.committed(2, Some("m2"));
+        t.raise_floor(3);
+        assert_eq!(t.take_ack(), None, "acking 2 under a floor of 3 is a no-op");
+        t.committed(4, Some("m4"));
+        assert_eq!(t.take_ack(), Some((4, "m4")));
+    }
+}

@@ -1,0 +1,194 @@
+//! The sink's batch acks (`AckPolicy::All`, one ack per commit) against the
+//! real NATS and PostgreSQL: the ack floor never passes a message that is not
+//! in the database.
+#![allow(unused_crate_dependencies)]
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use arb_shared::bus::AckPolicy;
+use arb_shared::codec::{ContentType, Decoded};
+use arb_shared::sample;
+use arb_shared::subject::StreamKind;
+use arb_shared::time::from_nanos;
+use arb_tests::*;
+use async_nats::jetstream::consumer::PullConsumer;
+use futures::StreamExt;
+
+fn books(from: u64, n: u64) -> Vec<Decoded> {
+    let ts0 = from_nanos(1_763_900_000_000_000_000);
+    (from..from + n)
+        .map(|i| {
+            Decoded::Book(sample::book(
+                i,
+                "kraken",
+                "BTC/USD",
+                3,
+                ts0 + chrono::Duration::milliseconds(i as i64),
+            ))
+        })
+        .collect()
+}
+
+async fn publish(tb: &TestBus, msgs: &[Decoded]) {
+    let mut p = tb.bus.publisher(256);
+    for m in msgs {
+        p.publish_raw(
+            m.subject(&tb.bus.subjects).unwrap(),
+            m.headers(ContentType::Msgpack),
+            m.encode(ContentType::Msgpack).unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+    p.flush().await.unwrap();
+}
+
+async fn md_consumer(tb: &TestBus, policy: AckPolicy) -> PullConsumer {
+    tb.bus
+        .durable_consumer(
+            StreamKind::Md,
+            "sink",
+            vec![tb.bus.subjects.stream_filter(StreamKind::Md)],
+            10_000,
+            // Far longer than the test: no redelivery can be what saves it.
+            Duration::from_secs(600),
+            policy,
+        )
+        .await
+        .unwrap()
+}
+
+/// Takes `n` deliveries and never acks them, like a process killed mid-batch.
+async fn take_and_die(consumer: &PullConsumer, n: usize) -> Vec<async_nats::jetstream::Message> {
+    let mut got = Vec::new();
+    let mut batch = consumer
+        .fetch()
+        .max_messages(n)
+        .expires(Duration::from_secs(5))
+        .messages()
+        .await
+        .unwrap();
+    while let Some(m) = batch.next().await {
+        got.push(m.unwrap());
+    }
+    assert_eq!(got.len(), n, "the first process received its batch");
+    got
+}
+
+async fn stored_ids(db: &TestDb) -> HashSet<uuid::Uuid> {
+    sqlx::query_scalar::<_, uuid::Uuid>("SELECT id FROM market_snapshots")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+fn ids(msgs: &[Decoded]) -> HashSet<uuid::Uuid> {
+    msgs.iter()
+        .map(|m| match m {
+            Decoded::Book(b) => b.id,
+            _ => unreachable!(),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_a_dead_process_never_committed_are_written_before_they_are_acked() {
+    let tb = TestBus::new("acks_gap").await;
+    let db = TestDb::new("acks_gap").await;
+    let consumer = md_consumer(&tb, AckPolicy::All).await;
+    let first = books(0, 300);
+    publish(&tb, &first).await;
+    // A sink that received 100 messages and was killed before its commit.
+    drop(take_and_die(&consumer, 100).await);
+    // A message no process has received yet is deleted from the stream: it
+    // cannot be written, and must not hold the ack floor back for ever.
+    let stream = tb
+        .bus
+        .js
+        .get_stream(tb.bus.subjects.stream_name(StreamKind::Md))
+        .await
+        .unwrap();
+    assert!(stream.delete_message(200).await.unwrap());
+    let deleted_id = match &first[199] {
+        Decoded::Book(b) => b.id,
+        _ => unreachable!(),
+    };
+
+    // The new sink is handed messages 101.. first; its ack must not cover 1..=100.
+    let mut sink = Proc::spawn("arb-sink", &sink_args("sink"), &env(&tb, &db.url));
+    let second = books(300, 200);
+    publish(&tb, &second).await;
+
+    let mut expected = ids(&first);
+    expected.extend(ids(&second));
+    expected.remove(&deleted_id);
+    wait_until(
+        "every message stored, the dead process's deliveries too",
+        Duration::from_secs(60),
+        || async { stored_ids(&db).await.len() >= expected.len() },
+    )
+    .await;
+    wait_until(
+        "the ack floor passes the deleted message and nothing is pending",
+        Duration::from_secs(60),
+        || async { tb.consumer_backlog(StreamKind::Md, "sink").await == Some((0, 0)) },
+    )
+    .await;
+    assert_eq!(stored_ids(&db).await, expected);
+    let info = stream.consumer_info("sink").await.unwrap();
+    assert_eq!(
+        info.ack_floor.stream_sequence, 500,
+        "one ack floor over all 500 sequences"
+    );
+    assert!(sink.terminate().await.success());
+    tb.cleanup().await;
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_with_explicit_acks_is_recreated_at_its_ack_floor() {
+    let tb = TestBus::new("acks_migrate").await;
+    let db = TestDb::new("acks_migrate").await;
+    let consumer = md_consumer(&tb, AckPolicy::Explicit).await;
+    let msgs = books(0, 100);
+    publish(&tb, &msgs).await;
+    // An earlier sink (explicit acks) stored and acked 30, and held 10 more.
+    let taken = take_and_die(&consumer, 40).await;
+    for m in &taken[..30] {
+        m.double_ack().await.unwrap();
+    }
+    drop(taken);
+
+    let mut sink = Proc::spawn("arb-sink", &sink_args("sink"), &env(&tb, &db.url));
+    let expected = ids(&msgs[30..]);
+    wait_until(
+        "everything above the old ack floor stored",
+        Duration::from_secs(60),
+        || async { stored_ids(&db).await.len() >= expected.len() },
+    )
+    .await;
+    wait_until("nothing pending", Duration::from_secs(60), || async {
+        tb.consumer_backlog(StreamKind::Md, "sink").await == Some((0, 0))
+    })
+    .await;
+    assert_eq!(
+        stored_ids(&db).await,
+        expected,
+        "from the old ack floor on, the 10 held ones too"
+    );
+    let stream = tb
+        .bus
+        .js
+        .get_stream(tb.bus.subjects.stream_name(StreamKind::Md))
+        .await
+        .unwrap();
+    let info = stream.consumer_info("sink").await.unwrap();
+    assert_eq!(info.config.ack_policy, AckPolicy::All);
+    assert_eq!(info.ack_floor.stream_sequence, 100);
+    assert!(sink.terminate().await.success());
+    tb.cleanup().await;
+    db.cleanup().await;
+}

@@ -27,7 +27,9 @@ pub use episode::{Episodes, Evaluation, Tolerance};
 pub use error::DetectorError;
 pub use triangular::TriangularDetector;
 
-// Only the benchmark uses it.
+// Only the benchmark uses them.
+#[cfg(test)]
+use bytes as _;
 #[cfg(test)]
 use hdrhistogram as _;
 

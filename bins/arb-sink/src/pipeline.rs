@@ -153,12 +153,16 @@ struct Entry {
 }
 
 impl Entry {
-    fn new(src: Source) -> Self {
-        let seq = match &src {
-            Source::Delivered(m) => m.info().ok().map(|i| i.stream_sequence),
-            Source::Fetched { msg, .. } => Some(msg.sequence),
+    /// The entry, and whether it is a redelivery (the reply subject is parsed once).
+    fn new(src: Source) -> (Self, bool) {
+        let (seq, redelivered) = match &src {
+            Source::Delivered(m) => match m.info() {
+                Ok(i) => (Some(i.stream_sequence), i.delivered > 1),
+                Err(_) => (None, false),
+            },
+            Source::Fetched { msg, .. } => (Some(msg.sequence), false),
         };
-        Entry { seq, src }
+        (Entry { seq, src }, redelivered)
     }
 }
 
@@ -238,13 +242,10 @@ impl Batch {
         if self.started.is_none() {
             self.started = Some(Instant::now());
         }
-        if src
-            .delivery()
-            .is_some_and(|m| m.info().is_ok_and(|i| i.delivered > 1))
-        {
+        let (entry, redelivered) = Entry::new(src);
+        if redelivered {
             ctx.counters.redelivered.fetch_add(1, Ordering::Relaxed);
         }
-        let entry = Entry::new(src);
         let decoded = match decode(ctx, &entry.src) {
             Ok(d) => d,
             Err(reason) => return self.rejected.push(reject(ctx, entry, reason)),

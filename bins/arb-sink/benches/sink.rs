@@ -9,7 +9,8 @@
 //!   INSERT … SELECT FROM UNNEST;
 //! - a naive writer: one INSERT and one transaction per message.
 //!
-//! `cargo bench -p arb-sink --bench sink` (ARB_BENCH_ROWS to change the size).
+//! `cargo bench -p arb-sink --bench sink` (ARB_BENCH_ROWS to change the size;
+//! ARB_BENCH_QUICK=1 for raw COPY, the sink and naive only).
 #![allow(unused_crate_dependencies)]
 
 use std::time::{Duration, Instant};
@@ -29,6 +30,10 @@ use sqlx::{Connection, PgPool};
 
 const BATCH: usize = 2_000;
 
+/// The allocator the arb-sink binary runs with: the sink runs in this process.
+#[global_allocator]
+static GLOBAL: arb_sink::Allocator = mimalloc::MiMalloc;
+
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -44,6 +49,17 @@ fn peak_rss_mib() -> f64 {
         })
         .map(|kib| kib / 1024.0)
         .unwrap_or(f64::NAN)
+}
+
+/// With `ARB_BENCH_PERF_CTL=<fifo>`, tells `perf record --control=fifo:<fifo> -D -1`
+/// to profile only the sink's run (`enable` / `disable`).
+fn perf_control(cmd: &str) {
+    if let Ok(fifo) = std::env::var("ARB_BENCH_PERF_CTL") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(fifo) {
+            let _ = writeln!(f, "{cmd}");
+        }
+    }
 }
 
 /// CPU seconds used so far by (this process, nats-server, PostgreSQL), from /proc.
@@ -310,6 +326,7 @@ async fn through_sink(
     );
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     *cpu_before = cpu_seconds();
+    perf_control("enable");
     let start = Instant::now();
     let sink = tokio::spawn(arb_sink::run(cfg, async move {
         let _ = stop_rx.await;
@@ -330,6 +347,7 @@ async fn through_sink(
         }
     }
     let elapsed = start.elapsed();
+    perf_control("disable");
     let _ = stop_tx.send(());
     sink.await.unwrap().unwrap();
     assert_eq!(
@@ -495,41 +513,45 @@ async fn main() {
         sink_time,
     ));
     runs.close();
+    // ARB_BENCH_QUICK=1: only raw COPY, the sink and naive (for profiling).
+    let quick = std::env::var("ARB_BENCH_QUICK").is_ok_and(|v| v == "1");
     truncate(&pool).await;
-    runs.push((
-        "JetStream pull + ack only, no database (NATS ceiling)",
-        n,
-        consume_only(&nats, n, false).await,
-    ));
-    runs.close();
-    runs.push((
-        "JetStream pull + one AckAll ack per 2,000, no database",
-        n,
-        consume_only(&nats, n, true).await,
-    ));
-    runs.close();
-    truncate(&pool).await;
-    runs.push((
-        "sink writer: COPY per 2,000-row batch (default)",
-        n,
-        writer_batches(&pool, &decoded, WriteMode::Copy).await,
-    ));
-    runs.close();
-    truncate(&pool).await;
-    runs.push((
-        "sink writer: staged COPY + INSERT ON CONFLICT",
-        n,
-        writer_batches(&pool, &decoded, WriteMode::Staged).await,
-    ));
-    runs.close();
-    truncate(&pool).await;
-    runs.push((
-        "INSERT ... SELECT FROM UNNEST per 2,000 rows",
-        n,
-        unnest_batches(&pool, &books).await,
-    ));
-    runs.close();
-    truncate(&pool).await;
+    if !quick {
+        runs.push((
+            "JetStream pull + ack only, no database (NATS ceiling)",
+            n,
+            consume_only(&nats, n, false).await,
+        ));
+        runs.close();
+        runs.push((
+            "JetStream pull + one AckAll ack per 2,000, no database",
+            n,
+            consume_only(&nats, n, true).await,
+        ));
+        runs.close();
+        truncate(&pool).await;
+        runs.push((
+            "sink writer: COPY per 2,000-row batch (default)",
+            n,
+            writer_batches(&pool, &decoded, WriteMode::Copy).await,
+        ));
+        runs.close();
+        truncate(&pool).await;
+        runs.push((
+            "sink writer: staged COPY + INSERT ON CONFLICT",
+            n,
+            writer_batches(&pool, &decoded, WriteMode::Staged).await,
+        ));
+        runs.close();
+        truncate(&pool).await;
+        runs.push((
+            "INSERT ... SELECT FROM UNNEST per 2,000 rows",
+            n,
+            unnest_batches(&pool, &books).await,
+        ));
+        runs.close();
+        truncate(&pool).await;
+    }
     runs.push((
         "naive: one INSERT + commit per message",
         naive_n,

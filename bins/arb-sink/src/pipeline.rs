@@ -36,7 +36,7 @@ use arb_shared::{Message, time};
 
 use crate::acks::AckTracker;
 use crate::config::SinkConfig;
-use crate::rows::{CopyRows, Table};
+use crate::rows::{BufferPool, CopyRows, Table};
 use crate::store::{self, Partitions};
 
 /// What the sink has done, for the heartbeat.
@@ -86,6 +86,8 @@ pub struct Ctx {
     pub cfg: SinkConfig,
     pub counters: Counters,
     pub partitions: Mutex<Partitions>,
+    /// COPY buffers reused from batch to batch.
+    pub buffers: BufferPool,
 }
 
 /// A message from the stream: delivered by the consumer (it carries the ack
@@ -254,7 +256,7 @@ impl Batch {
         let rows = self
             .groups
             .entry(table)
-            .or_insert_with(|| CopyRows::new(table));
+            .or_insert_with(|| CopyRows::with_buffer(table, ctx.buffers.take()));
         match rows.push(&decoded, entry.src.subject()) {
             Ok(()) => {
                 if let Decoded::Book(b) = &decoded {
@@ -638,7 +640,12 @@ async fn write_batch(
     let tables = batch.tables();
     let pending: Vec<&jetstream::Message> =
         batch.entries().filter_map(|e| e.src.delivery()).collect();
-    match write_retrying(ctx, kind, &batch.days, &tables, &pending, shutdown).await {
+    let outcome = write_retrying(ctx, kind, &batch.days, &tables, &pending, shutdown).await;
+    drop(pending);
+    for (_, data) in tables {
+        ctx.buffers.give(data);
+    }
+    match outcome {
         WriteOutcome::Committed(written) => ctx.counters.add_rows(written),
         WriteOutcome::Abandoned => {
             tracing::warn!(

@@ -1,7 +1,7 @@
 //! Writing batches to PostgreSQL: one transaction per batch; per table a
-//! binary COPY straight into the table inside a savepoint, falling back to
-//! COPY into a staging table and `INSERT … SELECT … ON CONFLICT DO NOTHING`
-//! when a row is already there (a redelivery). Creates the market_snapshots
+//! binary COPY straight into the table, and when a row is already there (a
+//! redelivery) the batch again in a new transaction, through a staging table
+//! and `INSERT … SELECT … ON CONFLICT DO NOTHING`. Creates the market_snapshots
 //! partitions a batch needs before writing it.
 
 use std::collections::{BTreeMap, HashSet};
@@ -16,11 +16,14 @@ use crate::rows::Table;
 /// How a table's rows reach it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum WriteMode {
-    /// COPY into the table; on a duplicate key, redo that table's rows through staging.
+    /// COPY into the tables; on a duplicate key, redo the batch through staging.
     Copy,
     /// Always COPY into a staging table, then INSERT … ON CONFLICT DO NOTHING.
     Staged,
 }
+
+/// Bytes per CopyData message.
+const COPY_PIECE: usize = 256 * 1024;
 
 fn stage_name(t: Table) -> String {
     format!("arb_stage_{}", t.name())
@@ -57,9 +60,13 @@ async fn copy_in(
         table.column_list()
     );
     let mut copy = conn.copy_in_raw(&sql).await?;
-    if let Err(e) = copy.send(data.as_ref()).await {
-        let _ = copy.abort("send failed").await;
-        return Err(e);
+    // In pieces: sqlx copies each CopyData message into the connection's
+    // write buffer, which would otherwise grow to the size of the batch.
+    for piece in data.chunks(COPY_PIECE) {
+        if let Err(e) = copy.send(piece).await {
+            let _ = copy.abort("send failed").await;
+            return Err(e);
+        }
     }
     copy.finish().await
 }
@@ -79,7 +86,7 @@ async fn staged(conn: &mut PgConnection, table: Table, data: &Bytes) -> Result<u
 }
 
 /// Writes one table's rows inside the caller's transaction; returns the rows
-/// that were new.
+/// that were new. [`WriteMode::Copy`] fails on a row that is already there.
 pub async fn write_table(
     conn: &mut PgConnection,
     mode: WriteMode,
@@ -88,25 +95,11 @@ pub async fn write_table(
 ) -> Result<u64, sqlx::Error> {
     match mode {
         WriteMode::Staged => staged(conn, table, data).await,
-        WriteMode::Copy => {
-            conn.execute("SAVEPOINT arb_copy").await?;
-            match copy_in(conn, table.name(), table, data).await {
-                Ok(n) => {
-                    conn.execute("RELEASE SAVEPOINT arb_copy").await?;
-                    Ok(n)
-                }
-                Err(e) if is_unique_violation(&e) => {
-                    conn.execute("ROLLBACK TO SAVEPOINT arb_copy").await?;
-                    staged(conn, table, data).await
-                }
-                Err(e) => Err(e),
-            }
-        }
+        WriteMode::Copy => copy_in(conn, table.name(), table, data).await,
     }
 }
 
-/// Writes every table's rows in one transaction; returns new rows per table.
-pub async fn write_batch(
+async fn write_all(
     pool: &PgPool,
     mode: WriteMode,
     tables: &[(Table, Bytes)],
@@ -120,6 +113,30 @@ pub async fn write_batch(
     }
     tx.commit().await?;
     Ok(written)
+}
+
+/// Writes every table's rows in one transaction; returns new rows per table.
+///
+/// In [`WriteMode::Copy`] the rows are copied straight into their tables; if
+/// one is already there (a redelivery after a crash, so rare) the transaction
+/// rolls back and the whole batch is written again through staging with
+/// `ON CONFLICT DO NOTHING`. No savepoint per table: that would cost two
+/// round trips and a subtransaction on every batch to save work on the rare
+/// one.
+pub async fn write_batch(
+    pool: &PgPool,
+    mode: WriteMode,
+    tables: &[(Table, Bytes)],
+) -> Result<BTreeMap<Table, u64>, sqlx::Error> {
+    if mode == WriteMode::Copy {
+        match write_all(pool, WriteMode::Copy, tables).await {
+            Err(e) if is_unique_violation(&e) => {
+                tracing::debug!("batch holds rows already stored; writing it again through staging");
+            }
+            done => return done,
+        }
+    }
+    write_all(pool, WriteMode::Staged, tables).await
 }
 
 /// Remembers which market_snapshots partitions exist, so a batch only asks

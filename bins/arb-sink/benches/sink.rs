@@ -553,9 +553,15 @@ async fn main() {
         .collect();
     let mut runs = Runs::new();
     let (raw, raw_cpu) = median_run(&raw_runs);
-    runs.record(("raw binary COPY, one transaction (the limit)", n, raw), raw_cpu);
+    runs.record(
+        ("raw binary COPY, one transaction (the limit)", n, raw),
+        raw_cpu,
+    );
     let (sink, sink_cpu) = median_run(&sink_runs);
-    runs.record(("arb-sink: JetStream -> PostgreSQL, commit + ack", n, sink), sink_cpu);
+    runs.record(
+        ("arb-sink: JetStream -> PostgreSQL, commit + ack", n, sink),
+        sink_cpu,
+    );
     // ARB_BENCH_QUICK=1: only raw COPY, the sink and naive (for profiling).
     let quick = std::env::var("ARB_BENCH_QUICK").is_ok_and(|v| v == "1");
     truncate(&pool).await;

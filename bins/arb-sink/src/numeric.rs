@@ -60,7 +60,10 @@ pub fn put_numeric(out: &mut BytesMut, d: &Decimal) {
     let mut skip = 0;
     if weight >= 0 {
         let after_point = n - (weight as usize + 1);
-        skip = groups[..after_point].iter().take_while(|g| **g == 0).count();
+        skip = groups[..after_point]
+            .iter()
+            .take_while(|g| **g == 0)
+            .count();
     }
     let kept = &groups[skip..n];
     out.reserve(8 + kept.len() * 2);

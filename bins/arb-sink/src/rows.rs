@@ -583,8 +583,11 @@ mod tests {
         let pool = BufferPool::new(1);
         let mut rows = CopyRows::with_buffer(Table::MarketSnapshots, pool.take());
         for n in 0..500 {
-            rows.push(&Decoded::Book(sample::book(n, "kraken", "BTC/USD", 10, ts)), "s")
-                .expect("encodes");
+            rows.push(
+                &Decoded::Book(sample::book(n, "kraken", "BTC/USD", 10, ts)),
+                "s",
+            )
+            .expect("encodes");
         }
         let data = rows.finish();
         let (ptr, len) = (data.as_ptr(), data.len());

@@ -131,7 +131,9 @@ pub async fn write_batch(
     if mode == WriteMode::Copy {
         match write_all(pool, WriteMode::Copy, tables).await {
             Err(e) if is_unique_violation(&e) => {
-                tracing::debug!("batch holds rows already stored; writing it again through staging");
+                tracing::debug!(
+                    "batch holds rows already stored; writing it again through staging"
+                );
             }
             done => return done,
         }

@@ -233,6 +233,13 @@ pub(crate) mod tests {
         Decimal::from_str(s).unwrap()
     }
 
+    /// Levels from `(price, qty)` pairs.
+    pub(crate) fn lv(v: &[(&str, &str)]) -> Vec<arb_shared::Level> {
+        v.iter()
+            .map(|(p, q)| arb_shared::Level::new(dec(p), dec(q)))
+            .collect()
+    }
+
     pub(crate) fn at_ms(ms: i64) -> Timestamp {
         arb_shared::time::from_nanos(1_700_000_000_000_000_000 + ms * 1_000_000)
     }

@@ -227,9 +227,7 @@ impl Detector for CrossDetector {
                 }
             }
         }
-        if let Some(cut) = self.store.stale_before() {
-            out.extend(self.episodes.close_stale(cut, at));
-        }
+        out.extend(self.close_stale(at));
         out
     }
 
@@ -245,14 +243,10 @@ impl Detector for CrossDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::book_store::tests::{at_ms, book, dec, status};
+    use crate::book_store::tests::{at_ms, book, dec, lv, status};
     use crate::config::Fees;
     use arb_shared::{EpisodeState, FeedState};
     use std::time::Duration;
-
-    fn lv(v: &[(&str, &str)]) -> Vec<Level> {
-        v.iter().map(|(p, q)| Level::new(dec(p), dec(q))).collect()
-    }
 
     struct Case {
         name: &'static str,

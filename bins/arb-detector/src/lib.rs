@@ -56,6 +56,16 @@ pub trait Detector: Send {
         episodes.close_where(at, |inputs, _| inputs.iter().any(|i| hit.contains(i)))
     }
 
+    /// Closes the episodes that use a book now older than the age limit, at
+    /// event time `at`; every `on_book` ends with it.
+    fn close_stale(&mut self, at: arb_shared::time::Timestamp) -> Vec<Opportunity> {
+        let (store, episodes) = self.state();
+        match store.stale_before() {
+            Some(cut) => episodes.close_stale(cut, at),
+            None => Vec::new(),
+        }
+    }
+
     /// Closes every open episode (at shutdown), at the newest event time seen.
     fn close_all(&mut self) -> Vec<Opportunity> {
         let (store, episodes) = self.state();

@@ -483,9 +483,7 @@ impl Detector for TriangularDetector {
                 }
             }
         }
-        if let Some(cut) = self.store.stale_before() {
-            out.extend(self.episodes.close_stale(cut, at));
-        }
+        out.extend(self.close_stale(at));
         out
     }
 
@@ -501,14 +499,10 @@ impl Detector for TriangularDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::book_store::tests::{book, dec};
+    use crate::book_store::tests::{book, dec, lv};
     use crate::config::Fees;
     use arb_shared::EpisodeState;
     use std::time::Duration;
-
-    fn lv(v: &[(&str, &str)]) -> Vec<Level> {
-        v.iter().map(|(p, q)| Level::new(dec(p), dec(q))).collect()
-    }
 
     #[test]
     fn cycle_with_known_rates_gives_known_edge() {

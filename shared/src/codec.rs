@@ -50,18 +50,14 @@ impl ContentType {
     pub fn detect(headers: Option<&HeaderMap>, payload: &[u8]) -> Result<Self, CodecError> {
         if let Some(ct) = headers.and_then(|h| h.get(CONTENT_TYPE)) {
             let ct = ct.as_str();
-            let essence = ct
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            return match essence.as_str() {
-                MSGPACK | "application/x-msgpack" | "application/vnd.msgpack" => {
-                    Ok(ContentType::Msgpack)
-                }
-                JSON | "text/json" => Ok(ContentType::Json),
-                _ => Err(CodecError::UnsupportedContentType(ct.to_owned())),
+            let essence = ct.split(';').next().unwrap_or("").trim();
+            let is = |names: &[&str]| names.iter().any(|n| essence.eq_ignore_ascii_case(n));
+            return if is(&[MSGPACK, "application/x-msgpack", "application/vnd.msgpack"]) {
+                Ok(ContentType::Msgpack)
+            } else if is(&[JSON, "text/json"]) {
+                Ok(ContentType::Json)
+            } else {
+                Err(CodecError::UnsupportedContentType(ct.to_owned()))
             };
         }
         match payload.iter().find(|b| !b.is_ascii_whitespace()) {
@@ -185,26 +181,35 @@ macro_rules! each {
 }
 
 impl Decoded {
-    /// Decodes by the `Arb-Schema` header, or, when a person published with no
-    /// headers, by what the subject carries.
+    /// The content type, schema name and version of a message: by the
+    /// `Arb-Schema` header, or, when a person published with no headers, by
+    /// what the subject carries.
+    pub fn schema_of<'h>(
+        subjects: &Subjects,
+        subject: &str,
+        headers: Option<&'h HeaderMap>,
+        payload: &[u8],
+    ) -> Result<(ContentType, &'h str, u32), CodecError> {
+        let ct = ContentType::detect(headers, payload)?;
+        let (name, version) = match headers.and_then(|h| h.get(ARB_SCHEMA)) {
+            Some(v) => parse_schema(v.as_str())?,
+            None => match subjects.parse(subject) {
+                Ok(kind) => (kind.schema(), 1),
+                Err(_) => return Err(CodecError::NoSchema(subject.to_owned())),
+            },
+        };
+        Ok((ct, name, version))
+    }
+
+    /// Decodes by [`Decoded::schema_of`].
     pub fn decode(
         subjects: &Subjects,
         subject: &str,
         headers: Option<&HeaderMap>,
         payload: &[u8],
     ) -> Result<Decoded, CodecError> {
-        let ct = ContentType::detect(headers, payload)?;
-        let (name, version) = match headers.and_then(|h| h.get(ARB_SCHEMA)) {
-            Some(v) => {
-                let (n, v) = parse_schema(v.as_str())?;
-                (n.to_owned(), v)
-            }
-            None => match subjects.parse(subject) {
-                Ok(kind) => (kind.schema().to_owned(), 1),
-                Err(_) => return Err(CodecError::NoSchema(subject.to_owned())),
-            },
-        };
-        any_schema!(name.as_str(), version, ct, payload,
+        let (ct, name, version) = Self::schema_of(subjects, subject, headers, payload)?;
+        any_schema!(name, version, ct, payload,
             BookSnapshot => Book,
             FeedStatus => Status,
             Opportunity => Opportunity,

@@ -49,6 +49,23 @@ impl Symbol {
         &self.quote
     }
 
+    /// Whether `s` is already a symbol's normal text (`BTC/USD`): then
+    /// `s.parse::<Symbol>()` succeeds and writes back exactly `s`. Lets a
+    /// reader keep the text it was given without building a `Symbol`.
+    pub fn is_canonical(s: &str) -> bool {
+        let Some((base, quote)) = s.split_once('/') else {
+            return false;
+        };
+        let normal = |a: &str| {
+            !a.is_empty()
+                && a.bytes()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                && a != "XBT"
+                && a != "XDG"
+        };
+        normal(base) && normal(quote) && base != quote
+    }
+
     /// The subject token form, `BASE-QUOTE`.
     pub fn token(&self) -> String {
         format!("{}-{}", self.base, self.quote)
@@ -97,6 +114,36 @@ impl<'de> Deserialize<'de> for Symbol {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn canonical_text_is_what_parsing_writes_back() {
+        for s in [
+            "BTC/USD",
+            "ETH/BTC",
+            "1INCH/USDT",
+            "btc/usd",
+            "XBT/USD",
+            "BTC/XDG",
+            "BTC-USD",
+            "BTC_USD",
+            "BTC/USD/EUR",
+            "BTC/BTC",
+            "/USD",
+            "BTC/",
+            " BTC/USD",
+            "BTC/US D",
+            "BTC/USDÉ",
+            "",
+            "BTC",
+        ] {
+            let round_trip = s.parse::<Symbol>().map(|p| p.to_string());
+            assert_eq!(
+                Symbol::is_canonical(s),
+                round_trip.as_deref() == Ok(s),
+                "{s:?} parses to {round_trip:?}"
+            );
+        }
+    }
 
     #[test]
     fn parses_every_spelling_and_normalizes() {

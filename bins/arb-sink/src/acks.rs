@@ -22,12 +22,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What one consumer has committed, above its ack floor. `H` is the handle an
-/// ack is sent with (a delivered message); fetched messages have none.
+/// ack is sent with (a delivered message); fetched messages have none, and a
+/// caller may hand over only some handles (say the newest of each batch):
+/// acking any committed sequence at or under the floor is safe, so fewer
+/// handles only mean that an ack may wait for the next one.
 #[derive(Debug)]
 pub struct AckTracker<H> {
     floor: u64,
     in_flight: BTreeSet<u64>,
-    done: BTreeMap<u64, Option<H>>,
+    done: BTreeSet<u64>,
+    /// Handles of committed sequences above the floor.
+    handles: BTreeMap<u64, H>,
     /// The newest delivered message the floor has moved over, not yet acked.
     to_ack: Option<(u64, H)>,
 }
@@ -38,7 +43,8 @@ impl<H> AckTracker<H> {
         AckTracker {
             floor,
             in_flight: BTreeSet::new(),
-            done: BTreeMap::new(),
+            done: BTreeSet::new(),
+            handles: BTreeMap::new(),
             to_ack: None,
         }
     }
@@ -71,18 +77,14 @@ impl<H> AckTracker<H> {
         if seq <= self.floor {
             return;
         }
-        match self.done.get_mut(&seq) {
-            // Keep a delivery to ack with over a fetched copy's `None`.
-            Some(slot) => {
-                if handle.is_some() {
-                    *slot = handle;
-                }
-            }
-            None => {
-                self.done.insert(seq, handle);
-            }
+        self.done.insert(seq);
+        // A fetched copy's `None` leaves a delivery already given in place.
+        if let Some(h) = handle {
+            self.handles.insert(seq, h);
         }
-        self.advance();
+        if seq == self.floor + 1 {
+            self.advance();
+        }
     }
 
     /// `seq` needs no write: not in the stream any more, or not ours.
@@ -98,30 +100,30 @@ impl<H> AckTracker<H> {
             return;
         }
         self.floor = floor;
-        let above = self.done.split_off(&(floor + 1));
-        for (seq, h) in std::mem::replace(&mut self.done, above) {
-            if let Some(h) = h {
-                self.to_ack = Some((seq, h));
-            }
-        }
+        self.done = self.done.split_off(&(floor + 1));
+        // Acks at or below the new floor would be no-ops on the server.
+        self.handles = self.handles.split_off(&(floor + 1));
         self.in_flight = self.in_flight.split_off(&(floor + 1));
-        // An ack below the new floor would be a no-op on the server.
         if self.to_ack.as_ref().is_some_and(|(s, _)| *s <= floor) {
             self.to_ack = None;
         }
         self.advance();
     }
 
+    /// Moves the floor over the committed run just above it; the newest
+    /// handle it passes becomes the ack.
     fn advance(&mut self) {
-        while let Some(entry) = self.done.first_entry() {
-            if *entry.key() != self.floor + 1 {
-                break;
-            }
-            let (seq, h) = entry.remove_entry();
-            self.floor = seq;
-            if let Some(h) = h {
-                self.to_ack = Some((seq, h));
-            }
+        let start = self.floor;
+        while self.done.first() == Some(&(self.floor + 1)) {
+            self.done.pop_first();
+            self.floor += 1;
+        }
+        if self.floor == start {
+            return;
+        }
+        let above = self.handles.split_off(&(self.floor + 1));
+        if let Some(newest) = std::mem::replace(&mut self.handles, above).pop_last() {
+            self.to_ack = Some(newest);
         }
     }
 
@@ -134,13 +136,13 @@ impl<H> AckTracker<H> {
     /// Up to `limit` sequences below the highest committed one that are
     /// neither committed nor in flight: deliveries this process never had.
     pub fn gaps(&self, limit: usize) -> Vec<u64> {
-        let Some((&top, _)) = self.done.last_key_value() else {
+        let Some(&top) = self.done.last() else {
             return Vec::new();
         };
         let mut out = Vec::new();
         let mut seq = self.floor + 1;
         while seq < top && out.len() < limit {
-            if !self.done.contains_key(&seq) && !self.in_flight.contains(&seq) {
+            if !self.done.contains(&seq) && !self.in_flight.contains(&seq) {
                 out.push(seq);
             }
             seq += 1;
@@ -209,6 +211,24 @@ mod tests {
         t.committed(103, None);
         assert_eq!(t.take_ack(), Some((105, "m105")));
         assert_eq!(t.floor(), 105);
+    }
+
+    #[test]
+    fn one_handle_per_batch_is_enough_to_ack_it() {
+        let mut t = AckTracker::new(0);
+        run(&mut t, &[1, 2, 3, 4, 5]);
+        // Batch 1..=3 hands over only its newest delivery.
+        t.committed(1, None);
+        t.committed(2, None);
+        assert_eq!(t.take_ack(), None, "no handle at or under the floor yet");
+        t.committed(3, Some("m3"));
+        assert_eq!(t.take_ack(), Some((3, "m3")));
+        // Batch 4..=5 commits 5 first: its handle waits for 4.
+        t.committed(5, Some("m5"));
+        assert_eq!(t.take_ack(), None);
+        t.committed(4, None);
+        assert_eq!(t.take_ack(), Some((5, "m5")));
+        assert_eq!(t.floor(), 5);
     }
 
     #[test]

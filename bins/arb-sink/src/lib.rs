@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod acks;
+pub mod book;
 pub mod config;
 pub mod numeric;
 pub mod pipeline;

@@ -24,33 +24,59 @@ const NUMERIC_NEG: u16 = 0x4000;
 /// Writes `d` in PostgreSQL's binary numeric format: group count, weight,
 /// sign, display scale, then the groups, most significant first.
 pub fn put_numeric(out: &mut BytesMut, d: &Decimal) {
-    if d.is_zero() {
-        out.put_u16(0);
-        out.put_i16(0);
-        out.put_u16(NUMERIC_POS);
-        out.put_u16(0);
-        return;
+    d.put(out);
+}
+
+/// [`put_numeric`] of the decimal `(-1)^neg * m / 10^scale` (`m < 2^96`,
+/// `scale <= 28`, as in a `Decimal`).
+fn put_parts(out: &mut BytesMut, neg: bool, m: u128, scale: u32) {
+    let (buf, len) = encode_parts(neg, m, scale);
+    out.extend_from_slice(&buf[4..len]);
+}
+
+/// The same with its length in front, as an array element or a COPY field.
+fn put_parts_with_len(out: &mut BytesMut, neg: bool, m: u128, scale: u32) {
+    let (buf, len) = encode_parts(neg, m, scale);
+    out.extend_from_slice(&buf[..len]);
+}
+
+/// The most bytes of one value: its length, the header, the groups.
+const ENCODED_MAX: usize = 4 + 8 + 2 * MAX_GROUPS;
+
+/// One value, built on the stack and copied out at once (a `BytesMut` put per
+/// part cost more than the arithmetic): a 4-byte length, then the value.
+fn encode_parts(neg: bool, mut m: u128, scale: u32) -> ([u8; ENCODED_MAX], usize) {
+    let mut buf = [0u8; ENCODED_MAX];
+    if m == 0 {
+        // Zero is all zeros: no groups, weight 0, positive, scale 0.
+        buf[..4].copy_from_slice(&8i32.to_be_bytes());
+        return (buf, 12);
     }
-    let scale = d.scale() as u16;
-    let mut m = d.mantissa().unsigned_abs();
+    let scale = scale as u16;
     // Align so that the decimal point falls between two base-10000 groups.
     let pad = (4 - scale % 4) % 4;
-    m *= 10u128.pow(u32::from(pad));
 
     // Least significant group first.
-    let mut groups = [0i16; MAX_GROUPS];
+    let mut groups = [0u16; MAX_GROUPS];
     let mut n = 0;
-    if let Ok(mut small) = u64::try_from(m) {
-        while small != 0 {
-            groups[n] = (small % 10_000) as i16;
-            small /= 10_000;
-            n += 1;
+    match u64::try_from(m)
+        .ok()
+        .and_then(|v| v.checked_mul(10u64.pow(u32::from(pad))))
+    {
+        Some(mut small) => {
+            while small != 0 {
+                groups[n] = (small % 10_000) as u16;
+                small /= 10_000;
+                n += 1;
+            }
         }
-    } else {
-        while m != 0 {
-            groups[n] = (m % 10_000) as i16;
-            m /= 10_000;
-            n += 1;
+        None => {
+            m *= 10u128.pow(u32::from(pad));
+            while m != 0 {
+                groups[n] = (m % 10_000) as u16;
+                m /= 10_000;
+                n += 1;
+            }
         }
     }
     let frac_groups = scale.div_ceil(4) as i16;
@@ -66,27 +92,114 @@ pub fn put_numeric(out: &mut BytesMut, d: &Decimal) {
             .count();
     }
     let kept = &groups[skip..n];
-    out.reserve(8 + kept.len() * 2);
-    out.put_u16(kept.len() as u16);
-    out.put_i16(weight);
-    out.put_u16(if d.is_sign_negative() {
-        NUMERIC_NEG
-    } else {
-        NUMERIC_POS
-    });
-    out.put_u16(scale);
-    for g in kept.iter().rev() {
-        out.put_i16(*g);
+    let len = 8 + 2 * kept.len();
+    buf[..4].copy_from_slice(&(len as i32).to_be_bytes());
+    buf[4..6].copy_from_slice(&(kept.len() as u16).to_be_bytes());
+    buf[6..8].copy_from_slice(&weight.to_be_bytes());
+    let sign = if neg { NUMERIC_NEG } else { NUMERIC_POS };
+    buf[8..10].copy_from_slice(&sign.to_be_bytes());
+    buf[10..12].copy_from_slice(&scale.to_be_bytes());
+    for (i, g) in kept.iter().rev().enumerate() {
+        buf[12 + 2 * i..14 + 2 * i].copy_from_slice(&g.to_be_bytes());
+    }
+    (buf, 4 + len)
+}
+
+/// A decimal read straight from its plain text (`-?[0-9]+(\.[0-9]+)?`, at
+/// most 28 digits): the value `Decimal::from_str` gives for that text, without
+/// building a `Decimal`. Anything else is not plain; a caller falls back to
+/// `Decimal`'s own parser for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plain {
+    m: u128,
+    scale: u8,
+    neg: bool,
+}
+
+impl Plain {
+    /// The most digits read: 10^28 < 2^96, and a `Decimal` keeps 28 places.
+    const MAX_DIGITS: usize = 28;
+
+    pub fn parse(s: &str) -> Option<Plain> {
+        Self::parse_ascii(s.as_bytes())
+    }
+
+    /// [`Plain::parse`] of text that may not be UTF-8 (then it is not plain).
+    pub fn parse_ascii(b: &[u8]) -> Option<Plain> {
+        let (neg, digits) = match b.first()? {
+            b'-' => (true, &b[1..]),
+            _ => (false, b),
+        };
+        let (int, frac) = match digits.iter().position(|c| *c == b'.') {
+            Some(i) => (&digits[..i], &digits[i + 1..]),
+            None => (digits, &digits[..0]),
+        };
+        let has_point = int.len() != digits.len();
+        if int.is_empty()
+            || (has_point && frac.is_empty())
+            || int.len() + frac.len() > Self::MAX_DIGITS
+        {
+            return None;
+        }
+        // Up to 19 digits fit a u64, whose arithmetic is cheaper.
+        let (mut small, mut m) = (0u64, 0u128);
+        let wide = int.len() + frac.len() > 19;
+        for c in int.iter().chain(frac) {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            if wide {
+                m = m * 10 + u128::from(d);
+            } else {
+                small = small * 10 + u64::from(d);
+            }
+        }
+        if !wide {
+            m = u128::from(small);
+        }
+        Some(Plain {
+            m,
+            scale: frac.len() as u8,
+            neg,
+        })
+    }
+}
+
+/// A value written as `NUMERIC`.
+pub trait NumericValue {
+    /// Its sign, mantissa and scale, as a `Decimal` has them.
+    fn parts(&self) -> (bool, u128, u32);
+
+    fn put(&self, out: &mut BytesMut) {
+        let (neg, m, scale) = self.parts();
+        put_parts(out, neg, m, scale);
+    }
+}
+
+impl NumericValue for Decimal {
+    fn parts(&self) -> (bool, u128, u32) {
+        (
+            self.is_sign_negative(),
+            self.mantissa().unsigned_abs(),
+            self.scale(),
+        )
+    }
+}
+
+impl NumericValue for Plain {
+    fn parts(&self) -> (bool, u128, u32) {
+        (self.neg, self.m, u32::from(self.scale))
     }
 }
 
 /// A `NUMERIC` parameter or COPY field.
 #[derive(Debug, Clone, Copy)]
-pub struct Numeric<'a>(pub &'a Decimal);
+pub struct Numeric<'a, N = Decimal>(pub &'a N);
 
-impl ToSql for Numeric<'_> {
+impl<N: NumericValue + std::fmt::Debug + Sync> ToSql for Numeric<'_, N> {
     fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
-        put_numeric(out, self.0);
+        self.0.put(out);
         Ok(IsNull::No)
     }
 
@@ -99,8 +212,7 @@ impl ToSql for Numeric<'_> {
 
 /// A one-dimensional `NUMERIC[]` without nulls, lower bound 1: one decimal
 /// of each item (say the price of each book level), with no copy in between.
-#[derive(Debug, Clone, Copy)]
-pub struct NumericArray<'a, T>(pub &'a [T], pub fn(&T) -> &Decimal);
+pub struct NumericArray<'a, T, N = Decimal>(pub &'a [T], pub fn(&T) -> &N);
 
 impl<'a> NumericArray<'a, Decimal> {
     /// The array of the decimals themselves.
@@ -109,7 +221,13 @@ impl<'a> NumericArray<'a, Decimal> {
     }
 }
 
-impl<T: std::fmt::Debug + Sync> ToSql for NumericArray<'_, T> {
+impl<T, N> std::fmt::Debug for NumericArray<'_, T, N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NumericArray({} items)", self.0.len())
+    }
+}
+
+impl<T: Sync, N: NumericValue> ToSql for NumericArray<'_, T, N> {
     fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
         let len = i32::try_from(self.0.len()).map_err(|_| "array too long")?;
         out.reserve(20 + self.0.len() * 20);
@@ -119,11 +237,8 @@ impl<T: std::fmt::Debug + Sync> ToSql for NumericArray<'_, T> {
         out.put_i32(len);
         out.put_i32(1); // lower bound
         for d in self.0.iter().map(self.1) {
-            let at = out.len();
-            out.put_i32(0);
-            put_numeric(out, d);
-            let n = (out.len() - at - 4) as i32;
-            out[at..at + 4].copy_from_slice(&n.to_be_bytes());
+            let (neg, m, scale) = d.parts();
+            put_parts_with_len(out, neg, m, scale);
         }
         Ok(IsNull::No)
     }
@@ -162,32 +277,35 @@ mod tests {
         );
     }
 
+    /// Values at the edges: zeros, group boundaries, the largest mantissas.
+    const HAND_PICKED: &[&str] = &[
+        "0",
+        "-0",
+        "0.0000",
+        "1",
+        "-1",
+        "10000",
+        "10000.0000",
+        "0.0001",
+        "-0.00010",
+        "12345.6789",
+        "100.5",
+        "67012.35",
+        "0.00000001",
+        "1e-28",
+        "79228162514264337593543950335",
+        "-79228162514264337593543950335",
+        "7.9228162514264337593543950335",
+        "0.0000000000000000000000000001",
+        "18446744073709551615",
+        "18446744073709551616",
+        "1844674407370955161.6",
+        "99999999999999999999.99999999",
+    ];
+
     #[test]
     fn hand_picked_values_encode_as_rust_decimal_does() {
-        for s in [
-            "0",
-            "-0",
-            "0.0000",
-            "1",
-            "-1",
-            "10000",
-            "10000.0000",
-            "0.0001",
-            "-0.00010",
-            "12345.6789",
-            "100.5",
-            "67012.35",
-            "0.00000001",
-            "1e-28",
-            "79228162514264337593543950335",
-            "-79228162514264337593543950335",
-            "7.9228162514264337593543950335",
-            "0.0000000000000000000000000001",
-            "18446744073709551615",
-            "18446744073709551616",
-            "1844674407370955161.6",
-            "99999999999999999999.99999999",
-        ] {
+        for s in HAND_PICKED {
             let d = Decimal::from_str(s)
                 .or_else(|_| Decimal::from_scientific(s))
                 .unwrap_or_else(|e| panic!("{s}: {e}"));
@@ -225,6 +343,86 @@ mod tests {
                 ours(&NumericArray::of(slice), &Type::NUMERIC_ARRAY),
                 theirs(&slice, &Type::NUMERIC_ARRAY)
             );
+        }
+    }
+
+    fn plain_bytes(s: &str) -> Option<Vec<u8>> {
+        let p = Plain::parse(s)?;
+        let mut b = BytesMut::new();
+        p.put(&mut b);
+        Some(b.to_vec())
+    }
+
+    fn decimal_bytes(s: &str) -> Option<Vec<u8>> {
+        let d = Decimal::from_str(s).ok()?;
+        Some(theirs(&d, &Type::NUMERIC))
+    }
+
+    #[test]
+    fn plain_text_encodes_as_its_decimal_does() {
+        let extra = [
+            "00012.50",
+            "9999999999999999999999999999",
+            "-0.000000000000000000000000001",
+        ];
+        let mut plain = 0;
+        for s in HAND_PICKED.iter().chain(&extra) {
+            if Plain::parse(s).is_some() {
+                plain += 1;
+                assert_eq!(plain_bytes(s), decimal_bytes(s), "{s}");
+            }
+        }
+        assert_eq!(
+            plain,
+            HAND_PICKED.len() + extra.len() - 5,
+            "all but the exponent and 29-digit forms"
+        );
+    }
+
+    #[test]
+    fn text_that_is_not_plain_is_left_to_decimal() {
+        for s in [
+            "",
+            "-",
+            ".5",
+            "5.",
+            "1e5",
+            "+1",
+            " 1",
+            "1 ",
+            "1_000",
+            "1.2.3",
+            "--1",
+            "0x10",
+            "NaN",
+            "١٢",
+            "99999999999999999999999999999",
+            "0.00000000000000000000000000001",
+        ] {
+            assert_eq!(Plain::parse(s), None, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn random_plain_text_encodes_as_its_decimal_does() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for _ in 0..200_000 {
+            let int_len = rng.random_range(1..=20);
+            let frac_len = rng.random_range(0..=(28 - int_len).min(12));
+            let mut s = String::new();
+            if rng.random::<bool>() {
+                s.push('-');
+            }
+            for _ in 0..int_len {
+                s.push(char::from(b'0' + rng.random_range(0..10u8)));
+            }
+            if frac_len > 0 {
+                s.push('.');
+                for _ in 0..frac_len {
+                    s.push(char::from(b'0' + rng.random_range(0..10u8)));
+                }
+            }
+            assert_eq!(plain_bytes(&s), decimal_bytes(&s), "{s}");
         }
     }
 }

@@ -29,8 +29,8 @@ use tokio::sync::{Mutex, mpsc, watch};
 use tokio::time::Instant;
 
 use arb_shared::bus::{Bus, backoff_policy};
-use arb_shared::codec::{Decoded, header_strings};
-use arb_shared::model::{DeadLetter, id_at, new_id, stable_hash};
+use arb_shared::codec::{ContentType, Decoded, header_strings};
+use arb_shared::model::{BookSnapshot, DeadLetter, id_at, new_id, stable_hash};
 use arb_shared::subject::StreamKind;
 use arb_shared::{Message, time};
 
@@ -210,6 +210,15 @@ fn decode(ctx: &Ctx, src: &Source) -> Result<Decoded, String> {
     .map_err(|e| e.to_string())
 }
 
+/// Whether the fast book reader may try the message first: its headers say
+/// it is a MessagePack `book_snapshot` of a version this sink reads.
+fn is_msgpack_book(ctx: &Ctx, src: &Source) -> bool {
+    matches!(
+        Decoded::schema_of(&ctx.bus.subjects, src.subject(), src.headers(), src.payload()),
+        Ok((ContentType::Msgpack, BookSnapshot::SCHEMA, v)) if v <= BookSnapshot::VERSION
+    )
+}
+
 /// A batch being filled by the reader: rows are encoded as messages arrive.
 struct Batch {
     groups: BTreeMap<Table, CopyRows>,
@@ -247,6 +256,19 @@ impl Batch {
         let (entry, redelivered) = Entry::new(src);
         if redelivered {
             ctx.counters.redelivered.fetch_add(1, Ordering::Relaxed);
+        }
+        if is_msgpack_book(ctx, &entry.src) {
+            let rows = self
+                .groups
+                .entry(Table::MarketSnapshots)
+                .or_insert_with(|| {
+                    CopyRows::with_buffer(Table::MarketSnapshots, ctx.buffers.take())
+                });
+            if let Some(ts) = rows.push_msgpack_book(entry.src.payload()) {
+                self.days.insert(ts.date_naive());
+                self.good.push(entry);
+                return;
+            }
         }
         let decoded = match decode(ctx, &entry.src) {
             Ok(d) => d,
@@ -325,12 +347,28 @@ impl Lane {
     /// After a commit: moves the ack floor over the committed sequences, acks
     /// once up to it, and starts filling gaps below it if there are any.
     async fn committed(self: &Arc<Self>, entries: Vec<Entry>) {
+        // One handle per batch is enough to ack it (its newest delivery); the
+        // other messages are dropped here, outside the lock, instead of
+        // moving through the tracker.
+        let mut seqs = Vec::with_capacity(entries.len());
+        let mut newest: Option<(u64, jetstream::Message)> = None;
+        for e in entries {
+            let Some(seq) = e.seq else { continue };
+            seqs.push(seq);
+            if newest.as_ref().is_none_or(|(n, _)| seq > *n)
+                && let Some(m) = e.src.into_delivery()
+            {
+                newest = Some((seq, m));
+            }
+        }
         let (ack, gaps) = {
             let mut t = lock(&self.tracker);
-            for e in entries {
-                if let Some(seq) = e.seq {
-                    t.committed(seq, e.src.into_delivery());
-                }
+            for seq in seqs {
+                let handle = match &newest {
+                    Some((n, _)) if *n == seq => newest.take().map(|(_, m)| m),
+                    _ => None,
+                };
+                t.committed(seq, handle);
             }
             (t.take_ack(), !t.gaps(1).is_empty())
         };

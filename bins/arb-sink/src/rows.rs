@@ -7,7 +7,9 @@ use postgres_types::{IsNull, Json, ToSql, Type};
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use crate::numeric::{Numeric, NumericArray};
+use crate::book::{self, BookHead, PlainLevel};
+use crate::numeric::{Numeric, NumericArray, NumericValue};
+use arb_shared::Message as _;
 use arb_shared::codec::Decoded;
 use arb_shared::model::*;
 use arb_shared::time::Timestamp;
@@ -203,6 +205,8 @@ pub struct CopyRows {
     buf: BytesMut,
     rows: usize,
     col: usize,
+    /// The fast book reader's levels, reused from row to row.
+    levels: Vec<PlainLevel>,
 }
 
 impl CopyRows {
@@ -221,6 +225,7 @@ impl CopyRows {
             buf,
             rows: 0,
             col: 0,
+            levels: Vec::new(),
         }
     }
 
@@ -261,12 +266,39 @@ impl CopyRows {
     /// Appends the row of `msg`, which must belong to this table. On error
     /// nothing of the row is kept.
     pub fn push(&mut self, msg: &Decoded, subject: &str) -> Result<(), EncodeError> {
+        self.row(msg.schema(), |rows| rows.encode(msg, subject))
+    }
+
+    /// Appends the row of a MessagePack `book_snapshot` payload if the fast
+    /// reader ([`crate::book`]) takes it, and returns its event time; `None`
+    /// (and nothing written) leaves the message to [`Decoded::decode`] and
+    /// [`CopyRows::push`], which store it the same way or say what is wrong.
+    pub fn push_msgpack_book(&mut self, payload: &[u8]) -> Option<Timestamp> {
+        let mut levels = std::mem::take(&mut self.levels);
+        let written = book::read(payload, &mut levels).and_then(|(head, n_bids)| {
+            let (bids, asks) = levels.split_at(n_bids);
+            self.row(BookSnapshot::SCHEMA, |rows| {
+                rows.book(&head, bids, asks, |l| &l.0, |l| &l.1)
+            })
+            .ok()
+            .map(|()| head.event_ts)
+        });
+        self.levels = levels;
+        written
+    }
+
+    /// One row: the column count, then what `encode` writes, which must be
+    /// every column of this table. On error nothing of the row is kept.
+    fn row(
+        &mut self,
+        schema: &str,
+        encode: impl FnOnce(&mut Self) -> Result<(), EncodeError>,
+    ) -> Result<(), EncodeError> {
         let start = self.buf.len();
         let ncols = self.table.columns().len();
         self.buf.put_i16(ncols as i16);
         self.col = 0;
-        let result = self.encode(msg, subject);
-        match result {
+        match encode(self) {
             Ok(()) if self.col == ncols => {
                 self.rows += 1;
                 Ok(())
@@ -276,7 +308,7 @@ impl CopyRows {
                 Err(EncodeError {
                     table: self.table.name(),
                     column: "-",
-                    message: format!("message of type {} does not belong here", msg.schema()),
+                    message: format!("message of type {schema} does not belong here"),
                 })
             }
             Err(e) => {
@@ -284,6 +316,33 @@ impl CopyRows {
                 Err(e)
             }
         }
+    }
+
+    /// A market_snapshots row, from a decoded book or the fast reader's.
+    fn book<L: Sync, N: NumericValue + std::fmt::Debug + Sync>(
+        &mut self,
+        head: &BookHead<'_>,
+        bids: &[L],
+        asks: &[L],
+        price: fn(&L) -> &N,
+        qty: fn(&L) -> &N,
+    ) -> Result<(), EncodeError> {
+        self.uuid(&head.id)?;
+        self.ts(&head.event_ts)?;
+        self.ts(&head.received_ts)?;
+        self.text(head.venue)?;
+        self.text(head.symbol)?;
+        self.int8_from_u64("sequence", head.sequence)?;
+        self.text(match head.checksum {
+            ChecksumStatus::Verified => "verified",
+            ChecksumStatus::NotProvided => "not_provided",
+        })?;
+        self.field(&Type::NUMERIC, &bids.first().map(price).map(Numeric))?;
+        self.field(&Type::NUMERIC, &asks.first().map(price).map(Numeric))?;
+        for (side, get) in [(bids, price), (bids, qty), (asks, price), (asks, qty)] {
+            self.field(&Type::NUMERIC_ARRAY, &NumericArray(side, get))?;
+        }
+        Ok(())
     }
 
     fn uuid(&mut self, v: &uuid::Uuid) -> Result<(), EncodeError> {
@@ -310,13 +369,6 @@ impl CopyRows {
     fn opt_num(&mut self, v: &Option<Decimal>) -> Result<(), EncodeError> {
         self.field(&Type::NUMERIC, &v.as_ref().map(Numeric))
     }
-    fn nums<T: std::fmt::Debug + Sync>(
-        &mut self,
-        v: &[T],
-        get: fn(&T) -> &Decimal,
-    ) -> Result<(), EncodeError> {
-        self.field(&Type::NUMERIC_ARRAY, &NumericArray(v, get))
-    }
     fn int8(&mut self, v: Option<i64>) -> Result<(), EncodeError> {
         self.field(&Type::INT8, &v)
     }
@@ -336,22 +388,17 @@ impl CopyRows {
     fn encode(&mut self, msg: &Decoded, subject: &str) -> Result<(), EncodeError> {
         match msg {
             Decoded::Book(b) => {
-                self.uuid(&b.id)?;
-                self.ts(&arb_shared::Message::event_time(b))?;
-                self.ts(&b.received_ts)?;
-                self.text(&b.venue)?;
-                self.text(&b.symbol.to_string())?;
-                self.int8_from_u64("sequence", b.sequence)?;
-                self.text(match b.checksum {
-                    ChecksumStatus::Verified => "verified",
-                    ChecksumStatus::NotProvided => "not_provided",
-                })?;
-                self.opt_num(&b.best_bid().map(|l| l.price))?;
-                self.opt_num(&b.best_ask().map(|l| l.price))?;
-                self.nums(&b.bids, |l| &l.price)?;
-                self.nums(&b.bids, |l| &l.qty)?;
-                self.nums(&b.asks, |l| &l.price)?;
-                self.nums(&b.asks, |l| &l.qty)
+                let symbol = b.symbol.to_string();
+                let head = BookHead {
+                    id: b.id,
+                    event_ts: arb_shared::Message::event_time(b),
+                    received_ts: b.received_ts,
+                    venue: &b.venue,
+                    symbol: &symbol,
+                    sequence: b.sequence,
+                    checksum: b.checksum,
+                };
+                self.book(&head, &b.bids, &b.asks, |l| &l.price, |l| &l.qty)
             }
             Decoded::Opportunity(o) => {
                 self.uuid(&o.id)?;
@@ -647,5 +694,101 @@ mod tests {
         let err = rows.push(&Decoded::Book(b), "s").unwrap_err();
         assert_eq!(err.column, "sequence");
         assert!(rows.is_empty());
+    }
+
+    /// The row the general decoder writes for a MessagePack book, if it reads one.
+    fn decoded_row(payload: &[u8]) -> Option<Bytes> {
+        let b = arb_shared::codec::decode::<BookSnapshot>(None, payload).ok()?;
+        let mut rows = CopyRows::new(Table::MarketSnapshots);
+        rows.push(&Decoded::Book(b), "s").ok()?;
+        Some(rows.finish())
+    }
+
+    fn fast_row(payload: &[u8]) -> Option<(Timestamp, Bytes)> {
+        let mut rows = CopyRows::new(Table::MarketSnapshots);
+        let ts = rows.push_msgpack_book(payload)?;
+        Some((ts, rows.finish()))
+    }
+
+    fn random_book(rng: &mut rand::rngs::StdRng, n: u64) -> BookSnapshot {
+        use rand::Rng;
+        let ts = from_nanos(1_763_900_000_000_000_000 + rng.random_range(0..10i64.pow(15)));
+        let venue = ["kraken", "binance", "coinbase", "sim"][rng.random_range(0..4)];
+        let symbol = ["BTC/USD", "ETH/BTC", "XBT/EUR", "sol-usdt"][rng.random_range(0..4)];
+        let mut b = sample::book(n, venue, symbol, rng.random_range(0..=25), ts);
+        let dec = |rng: &mut rand::rngs::StdRng| {
+            let m: i64 = match rng.random_range(0..3) {
+                0 => rng.random_range(0..10_000_000),
+                1 => rng.random_range(-1_000_000..1_000_000),
+                _ => rng.random(),
+            };
+            Decimal::new(m, rng.random_range(0..=18))
+        };
+        for l in b.bids.iter_mut().chain(b.asks.iter_mut()) {
+            if rng.random_range(0..3) == 0 {
+                l.price = dec(rng);
+                l.qty = dec(rng);
+            }
+        }
+        b.exchange_ts = rng
+            .random::<bool>()
+            .then(|| from_nanos(rng.random_range(-10i64.pow(18)..10i64.pow(18))));
+        b.sequence = match rng.random_range(0..4) {
+            0 => None,
+            1 => Some(rng.random()),
+            _ => Some(rng.random_range(0..1 << 40)),
+        };
+        b.checksum = if rng.random() {
+            ChecksumStatus::Verified
+        } else {
+            ChecksumStatus::NotProvided
+        };
+        b
+    }
+
+    #[test]
+    fn the_fast_book_reader_writes_the_rows_the_decoder_does() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let (mut fast, mut fell_back, mut mutants_taken) = (0, 0, 0);
+        for n in 0..3_000 {
+            let b = random_book(&mut rng, n);
+            let payload = arb_shared::codec::encode(&b).expect("encodes");
+            let want = decoded_row(&payload);
+            match fast_row(&payload) {
+                Some((ts, row)) => {
+                    fast += 1;
+                    assert_eq!(Some(row), want, "{b:?}");
+                    assert_eq!(ts, arb_shared::Message::event_time(&b));
+                }
+                None => fell_back += 1,
+            }
+            // Damaged payloads: whatever the fast reader takes, the decoder
+            // takes too and stores the same way.
+            for _ in 0..20 {
+                let mut bad = payload.to_vec();
+                match rng.random_range(0..3) {
+                    0 => {
+                        let i = rng.random_range(0..bad.len());
+                        bad[i] ^= 1 << rng.random_range(0..8);
+                    }
+                    1 => bad.truncate(rng.random_range(0..bad.len())),
+                    _ => bad.insert(rng.random_range(0..=bad.len()), rng.random()),
+                }
+                if let Some((_, row)) = fast_row(&bad) {
+                    mutants_taken += 1;
+                    assert_eq!(Some(row), decoded_row(&bad), "{bad:?}");
+                }
+            }
+        }
+        // Books with a sequence above 2^63 or an unnormalized symbol go the general way.
+        assert!(
+            fast > 2_000 && fell_back > 0,
+            "{fast} fast, {fell_back} not"
+        );
+        assert!(
+            mutants_taken > 1_000,
+            "{mutants_taken} damaged payloads still read"
+        );
     }
 }

@@ -195,6 +195,18 @@ impl Bus {
                 .create_consumer(config)
                 .await
                 .map_err(|e| err(e.to_string()))?;
+        } else if info.config.max_ack_pending != max_ack_pending || info.config.ack_wait != ack_wait
+        {
+            // A durable made by an earlier version or with other flags: its
+            // limits follow the configuration, its position stays.
+            config.deliver_policy = info.config.deliver_policy;
+            match stream.create_consumer(config).await {
+                Ok(updated) => consumer = updated,
+                Err(e) => {
+                    tracing::warn!(consumer = %format!("{stream_name}/{durable}"), error = %e,
+                    "cannot update the consumer's max_ack_pending / ack_wait; using it as it is")
+                }
+            }
         }
         Ok(consumer)
     }

@@ -152,3 +152,46 @@ async fn publisher_settles_arrived_acks_before_its_window_fills() {
     assert_eq!(tb.stream_messages(StreamKind::Exec).await, p.published());
     tb.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durable_takes_new_limits_and_keeps_its_place() {
+    use async_nats::jetstream::consumer::AckPolicy;
+    use futures::StreamExt;
+    let tb = TestBus::new("consumer-limits").await;
+    let ts = from_nanos(1_763_900_000_000_000_000);
+    let mut p = tb.bus.publisher(64);
+    for n in 0..10 {
+        p.publish(&sample::opportunity(n, ts)).await.unwrap();
+    }
+    p.flush().await.unwrap();
+    let filter = vec![tb.bus.subjects.with_prefix("arb.opp.>")];
+    let open = |max_ack_pending: i64, ack_wait: u64| {
+        tb.bus.durable_consumer(
+            StreamKind::Arb,
+            "limits",
+            filter.clone(),
+            max_ack_pending,
+            Duration::from_secs(ack_wait),
+            AckPolicy::All,
+        )
+    };
+    let first = open(100, 30).await.unwrap();
+    // Take and ack the first 4 messages.
+    let mut msgs = first.fetch().max_messages(4).messages().await.unwrap();
+    let mut last = None;
+    while let Some(m) = msgs.next().await {
+        last = Some(m.unwrap());
+    }
+    last.expect("4 messages").double_ack().await.unwrap();
+
+    let mut again = open(5_000, 45).await.unwrap();
+    let info = again.info().await.unwrap();
+    assert_eq!(info.config.max_ack_pending, 5_000, "the new window applies");
+    assert_eq!(info.config.ack_wait, Duration::from_secs(45));
+    assert_eq!(
+        info.ack_floor.stream_sequence, 4,
+        "acked messages stay acked"
+    );
+    assert_eq!(info.num_pending, 6, "the rest are still to come");
+    tb.cleanup().await;
+}

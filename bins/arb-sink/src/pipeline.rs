@@ -485,9 +485,26 @@ async fn ack_all(ack: Option<(u64, jetstream::Message)>) {
     }
 }
 
+/// Batches' worth of messages each pull asks the server for.
+const PULL_BATCHES: usize = 4;
+/// Batches waiting between the reader and the writers.
+const QUEUED_BATCHES: usize = 2;
+
+/// The consumer's `max_ack_pending`: how many delivered messages may wait for
+/// their ack. It must cover everything the sink can hold at once (a pull's
+/// worth in the client, the batch being filled, the queued ones, one per
+/// writer) and the committed ones whose ack waits for an earlier batch, twice
+/// over; at the bare sum the server paused deliveries until an ack came and
+/// the sink ran a tenth slower. Memory is bounded by the sink's own queue,
+/// not by this.
+fn ack_window(batch_size: usize, writers: usize) -> usize {
+    let held = PULL_BATCHES + 1 + QUEUED_BATCHES + writers.max(1);
+    (batch_size.max(1) * held * 2).max(10_000)
+}
+
 /// Reads one stream until shutdown, handing batches to its writer.
 pub async fn run_stream(ctx: Arc<Ctx>, kind: StreamKind, mut shutdown: watch::Receiver<bool>) {
-    let (tx, rx) = mpsc::channel::<Batch>(2);
+    let (tx, rx) = mpsc::channel::<Batch>(QUEUED_BATCHES);
     let lane = Arc::new(Lane {
         ctx: ctx.clone(),
         kind,
@@ -509,7 +526,7 @@ pub async fn run_stream(ctx: Arc<Ctx>, kind: StreamKind, mut shutdown: watch::Re
                 kind,
                 &ctx.cfg.durable,
                 vec![ctx.bus.subjects.stream_filter(kind)],
-                (batch_size * 10).max(10_000) as i64,
+                ack_window(batch_size, ctx.cfg.writers) as i64,
                 ctx.cfg.ack_wait,
                 AckPolicy::All,
             )
@@ -518,7 +535,7 @@ pub async fn run_stream(ctx: Arc<Ctx>, kind: StreamKind, mut shutdown: watch::Re
             Ok(c) => {
                 lock(&lane.tracker).raise_floor(start_floor(c.cached_info()));
                 c.stream()
-                    .max_messages_per_batch(batch_size * 4)
+                    .max_messages_per_batch(batch_size * PULL_BATCHES)
                     .heartbeat(Duration::from_secs(5))
                     .expires(Duration::from_secs(30))
                     .messages()

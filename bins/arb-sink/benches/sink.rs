@@ -542,7 +542,25 @@ async fn main() {
         .max(1);
     let mut raw_runs = Vec::new();
     let mut sink_runs = Vec::new();
+    let md = bus
+        .js
+        .get_stream(bus.subjects.stream_name(StreamKind::Md))
+        .await
+        .unwrap();
     for round in 1..=rounds {
+        // Each round the same: fresh ids into an emptied stream. (Republished
+        // ids would be dropped by JetStream's duplicate window, and the sink
+        // would read messages stored a round earlier instead of just
+        // published, as when it keeps up with live traffic.)
+        md.purge().await.unwrap();
+        let decoded: Vec<Decoded> = books
+            .iter()
+            .map(|b| {
+                let mut b = b.clone();
+                b.id = uuid::Uuid::now_v7();
+                Decoded::Book(b)
+            })
+            .collect();
         truncate(&pool).await;
         let before = cpu_seconds();
         let raw = raw_copy(&pool, &decoded).await;

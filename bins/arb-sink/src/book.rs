@@ -191,7 +191,8 @@ impl<'a> Reader<'a> {
         i64::try_from(self.int()?).ok()
     }
 
-    /// A UUID as `uuid` serializes it for MessagePack: 16 bytes of binary.
+    /// A UUID as `uuid` writes one for MessagePack: 16 bytes of binary. (The
+    /// general decoder refuses an id as text there, so this does not take one.)
     fn uuid(&mut self) -> Option<Uuid> {
         match self.marker()? {
             Marker::Bin8 if self.u8()? == 16 => Some(Uuid::from_bytes(self.be()?)),

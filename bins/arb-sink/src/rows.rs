@@ -753,7 +753,14 @@ mod tests {
         let (mut fast, mut fell_back, mut mutants_taken) = (0, 0, 0);
         for n in 0..3_000 {
             let b = random_book(&mut rng, n);
-            let payload = arb_shared::codec::encode(&b).expect("encodes");
+            let payload = if n % 10 == 0 {
+                // Now and then the id as text, as another language may write
+                // it: the general decoder refuses that, so the fast one must.
+                let v = serde_json::to_value(&b).expect("json");
+                rmp_serde::to_vec_named(&v).expect("encodes").into()
+            } else {
+                arb_shared::codec::encode(&b).expect("encodes")
+            };
             let want = decoded_row(&payload);
             match fast_row(&payload) {
                 Some((ts, row)) => {

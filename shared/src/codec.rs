@@ -209,6 +209,17 @@ impl Decoded {
         payload: &[u8],
     ) -> Result<Decoded, CodecError> {
         let (ct, name, version) = Self::schema_of(subjects, subject, headers, payload)?;
+        Self::decode_schema(ct, name, version, payload)
+    }
+
+    /// Decodes a payload whose content type, schema and version are known
+    /// (from [`Decoded::schema_of`]).
+    pub fn decode_schema(
+        ct: ContentType,
+        name: &str,
+        version: u32,
+        payload: &[u8],
+    ) -> Result<Decoded, CodecError> {
         any_schema!(name, version, ct, payload,
             BookSnapshot => Book,
             FeedStatus => Status,

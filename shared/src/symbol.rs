@@ -17,14 +17,20 @@ pub struct Symbol {
     quote: String,
 }
 
+/// Venue spellings of assets and the normalized names they stand for.
+const ALIASES: &[(&str, &str)] = &[("XBT", "BTC"), ("XDG", "DOGE")];
+
+fn alias(upper: &str) -> Option<&'static str> {
+    ALIASES
+        .iter()
+        .find(|(venue, _)| *venue == upper)
+        .map(|(_, normal)| *normal)
+}
+
 /// Maps a venue's asset code to the normalized one.
 pub fn normalize_asset(asset: &str) -> String {
     let upper = asset.trim().to_ascii_uppercase();
-    match upper.as_str() {
-        "XBT" => "BTC".to_owned(),
-        "XDG" => "DOGE".to_owned(),
-        _ => upper,
-    }
+    alias(&upper).map_or(upper, str::to_owned)
 }
 
 fn valid_asset(asset: &str) -> bool {
@@ -57,11 +63,7 @@ impl Symbol {
             return false;
         };
         let normal = |a: &str| {
-            !a.is_empty()
-                && a.bytes()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-                && a != "XBT"
-                && a != "XDG"
+            valid_asset(a) && !a.bytes().any(|c| c.is_ascii_lowercase()) && alias(a).is_none()
         };
         normal(base) && normal(quote) && base != quote
     }

@@ -83,14 +83,23 @@ impl TestBus {
 
     /// (pending, ack pending) of a durable consumer.
     pub async fn consumer_backlog(&self, kind: StreamKind, durable: &str) -> Option<(u64, usize)> {
+        let info = self.consumer_info(kind, durable).await?;
+        Some((info.num_pending, info.num_ack_pending))
+    }
+
+    /// A durable consumer's state and configuration, as the server reports them.
+    pub async fn consumer_info(
+        &self,
+        kind: StreamKind,
+        durable: &str,
+    ) -> Option<async_nats::jetstream::consumer::Info> {
         let s = self
             .bus
             .js
             .get_stream(self.bus.subjects.stream_name(kind))
             .await
             .ok()?;
-        let info = s.consumer_info(durable).await.ok()?;
-        Some((info.num_pending, info.num_ack_pending))
+        s.consumer_info(durable).await.ok()
     }
 
     /// Deletes this prefix's streams.

@@ -155,7 +155,7 @@ async fn publisher_settles_arrived_acks_before_its_window_fills() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_durable_takes_new_limits_and_keeps_its_place() {
-    use async_nats::jetstream::consumer::AckPolicy;
+    use arb_shared::bus::AckPolicy;
     use futures::StreamExt;
     let tb = TestBus::new("consumer-limits").await;
     let ts = from_nanos(1_763_900_000_000_000_000);

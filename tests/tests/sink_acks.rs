@@ -85,6 +85,27 @@ async fn stored_ids(db: &TestDb) -> HashSet<uuid::Uuid> {
         .collect()
 }
 
+/// Waits until `expected` are stored and the consumer has nothing pending;
+/// returns its state then.
+async fn settled(
+    tb: &TestBus,
+    db: &TestDb,
+    expected: &HashSet<uuid::Uuid>,
+) -> async_nats::jetstream::consumer::Info {
+    wait_until("every message stored", Duration::from_secs(60), || async {
+        stored_ids(db).await.len() >= expected.len()
+    })
+    .await;
+    wait_until("nothing pending", Duration::from_secs(60), || async {
+        tb.consumer_backlog(StreamKind::Md, "sink").await == Some((0, 0))
+    })
+    .await;
+    assert_eq!(&stored_ids(db).await, expected);
+    tb.consumer_info(StreamKind::Md, "sink")
+        .await
+        .expect("the sink's consumer")
+}
+
 fn ids(msgs: &[Decoded]) -> HashSet<uuid::Uuid> {
     msgs.iter()
         .map(|m| match m {
@@ -125,20 +146,9 @@ async fn deliveries_a_dead_process_never_committed_are_written_before_they_are_a
     let mut expected = ids(&first);
     expected.extend(ids(&second));
     expected.remove(&deleted_id);
-    wait_until(
-        "every message stored, the dead process's deliveries too",
-        Duration::from_secs(60),
-        || async { stored_ids(&db).await.len() >= expected.len() },
-    )
-    .await;
-    wait_until(
-        "the ack floor passes the deleted message and nothing is pending",
-        Duration::from_secs(60),
-        || async { tb.consumer_backlog(StreamKind::Md, "sink").await == Some((0, 0)) },
-    )
-    .await;
-    assert_eq!(stored_ids(&db).await, expected);
-    let info = stream.consumer_info("sink").await.unwrap();
+    // Every message stored, the dead process's deliveries too, and the ack
+    // floor past the deleted message.
+    let info = settled(&tb, &db, &expected).await;
     assert_eq!(
         info.ack_floor.stream_sequence, 500,
         "one ack floor over all 500 sequences"
@@ -163,29 +173,8 @@ async fn a_consumer_with_explicit_acks_is_recreated_at_its_ack_floor() {
     drop(taken);
 
     let mut sink = Proc::spawn("arb-sink", &sink_args("sink"), &env(&tb, &db.url));
-    let expected = ids(&msgs[30..]);
-    wait_until(
-        "everything above the old ack floor stored",
-        Duration::from_secs(60),
-        || async { stored_ids(&db).await.len() >= expected.len() },
-    )
-    .await;
-    wait_until("nothing pending", Duration::from_secs(60), || async {
-        tb.consumer_backlog(StreamKind::Md, "sink").await == Some((0, 0))
-    })
-    .await;
-    assert_eq!(
-        stored_ids(&db).await,
-        expected,
-        "from the old ack floor on, the 10 held ones too"
-    );
-    let stream = tb
-        .bus
-        .js
-        .get_stream(tb.bus.subjects.stream_name(StreamKind::Md))
-        .await
-        .unwrap();
-    let info = stream.consumer_info("sink").await.unwrap();
+    // Everything from the old ack floor on, the 10 held ones too.
+    let info = settled(&tb, &db, &ids(&msgs[30..])).await;
     assert_eq!(info.config.ack_policy, AckPolicy::All);
     assert_eq!(info.ack_floor.stream_sequence, 100);
     assert!(sink.terminate().await.success());

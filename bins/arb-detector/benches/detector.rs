@@ -318,13 +318,15 @@ async fn paced(rate: u32, msgs: Vec<Outgoing>) -> Vec<(u64, i64)> {
     .await
 }
 
-/// Receives up to `n` messages on `subject` from a thread and client of its
-/// own: (monotonic, wall) receive time and the message. Returns once the
-/// subscription is in place (the handle yields the messages).
-async fn receiver(
+/// Runs `each` on up to `n` messages of `subject` (publishing what it
+/// returns), from a thread and client of its own; stops after `n` or 3 s of
+/// silence. Returns once the
+/// subscription is in place (the handle yields what `each` kept).
+async fn subscribed<T: Send + 'static>(
     subject: String,
     n: usize,
-) -> std::thread::JoinHandle<Vec<(u64, i64, async_nats::Message)>> {
+    mut each: impl FnMut(async_nats::Message, &mut Vec<T>) -> Option<Outgoing> + Send + 'static,
+) -> std::thread::JoinHandle<Vec<T>> {
     let url = nats_url();
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let h = on_thread(move || {
@@ -333,48 +335,48 @@ async fn receiver(
             let mut sub = client.subscribe(subject).await.expect("subscribe");
             client.flush().await.expect("flush");
             let _ = ready_tx.send(());
-            let mut got = Vec::with_capacity(n);
-            while got.len() < n {
-                match tokio::time::timeout(Duration::from_secs(3), sub.next()).await {
-                    Ok(Some(m)) => got.push((mono(), wall(), m)),
-                    _ => break,
-                }
-            }
-            got
-        })
-    });
-    ready_rx.await.expect("receiver started");
-    h
-}
-
-/// A process that forwards every message unchanged: the path's two NATS
-/// hops with nothing in between. Stops after `n` or 3 s of silence.
-async fn relay(from: String, to: String, n: usize) -> std::thread::JoinHandle<()> {
-    let url = nats_url();
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let h = on_thread(move || {
-        Box::pin(async move {
-            let client = async_nats::connect(&url).await.expect("connect");
-            let mut sub = client.subscribe(from).await.expect("subscribe");
-            client.flush().await.expect("flush");
-            let _ = ready_tx.send(());
+            let mut kept = Vec::with_capacity(n);
             for _ in 0..n {
                 match tokio::time::timeout(Duration::from_secs(3), sub.next()).await {
                     Ok(Some(m)) => {
-                        let headers = m.headers.unwrap_or_default();
-                        client
-                            .publish_with_headers(to.clone(), headers, m.payload)
-                            .await
-                            .expect("publish");
+                        if let Some((to, headers, payload)) = each(m, &mut kept) {
+                            client
+                                .publish_with_headers(to, headers, payload)
+                                .await
+                                .expect("publish");
+                        }
                     }
                     _ => break,
                 }
             }
             client.flush().await.expect("flush");
+            kept
         })
     });
-    ready_rx.await.expect("relay started");
+    ready_rx.await.expect("subscriber started");
     h
+}
+
+/// Receives up to `n` messages on `subject`: (monotonic, wall) receive time
+/// and the message.
+async fn receiver(
+    subject: String,
+    n: usize,
+) -> std::thread::JoinHandle<Vec<(u64, i64, async_nats::Message)>> {
+    subscribed(subject, n, |m, got| {
+        got.push((mono(), wall(), m));
+        None
+    })
+    .await
+}
+
+/// A process that forwards every message unchanged: the path's two NATS
+/// hops with nothing in between.
+async fn relay(from: String, to: String, n: usize) -> std::thread::JoinHandle<Vec<()>> {
+    subscribed(from, n, move |m, _: &mut Vec<()>| {
+        Some((to.clone(), m.headers.unwrap_or_default(), m.payload))
+    })
+    .await
 }
 
 fn book_ts(seq: usize) -> Timestamp {

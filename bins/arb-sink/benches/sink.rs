@@ -450,9 +450,9 @@ async fn consume_only(tb_args: &NatsArgs, n: usize, ack_all: bool) -> Duration {
         .expect("NATS");
     let durable = format!("bench-c-{}", uuid::Uuid::now_v7().simple());
     let policy = if ack_all {
-        async_nats::jetstream::consumer::AckPolicy::All
+        arb_shared::bus::AckPolicy::All
     } else {
-        async_nats::jetstream::consumer::AckPolicy::Explicit
+        arb_shared::bus::AckPolicy::Explicit
     };
     let consumer = bus
         .durable_consumer(

@@ -66,11 +66,6 @@ impl<H> AckTracker<H> {
         }
     }
 
-    /// The writer gave `seq` back without committing it (shutdown).
-    pub fn abandoned(&mut self, seq: u64) {
-        self.in_flight.remove(&seq);
-    }
-
     /// `seq` is committed; `handle` is its delivery, if it was delivered.
     pub fn committed(&mut self, seq: u64, handle: Option<H>) {
         self.in_flight.remove(&seq);

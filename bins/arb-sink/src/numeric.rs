@@ -1,5 +1,5 @@
-//! PostgreSQL's binary `NUMERIC` and `NUMERIC[]` for [`Decimal`], written
-//! straight into the COPY buffer.
+//! PostgreSQL's binary `NUMERIC` and `NUMERIC[]` for [`Decimal`] and for
+//! [`Plain`] decimals read from text, written straight into the COPY buffer.
 //!
 //! `rust_decimal`'s own `ToSql` builds a `Vec` of base-10000 digits by long
 //! division of the 96-bit mantissa in 32-bit words for every value; with 40
@@ -21,14 +21,9 @@ const MAX_GROUPS: usize = 8;
 const NUMERIC_POS: u16 = 0x0000;
 const NUMERIC_NEG: u16 = 0x4000;
 
-/// Writes `d` in PostgreSQL's binary numeric format: group count, weight,
-/// sign, display scale, then the groups, most significant first.
-pub fn put_numeric(out: &mut BytesMut, d: &Decimal) {
-    d.put(out);
-}
-
-/// [`put_numeric`] of the decimal `(-1)^neg * m / 10^scale` (`m < 2^96`,
-/// `scale <= 28`, as in a `Decimal`).
+/// Writes the decimal `(-1)^neg * m / 10^scale` (`m < 2^96`, `scale <= 28`,
+/// as in a `Decimal`) in PostgreSQL's binary numeric format: group count,
+/// weight, sign, display scale, then the groups, most significant first.
 fn put_parts(out: &mut BytesMut, neg: bool, m: u128, scale: u32) {
     let (buf, len) = encode_parts(neg, m, scale);
     out.extend_from_slice(&buf[4..len]);

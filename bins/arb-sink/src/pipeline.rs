@@ -210,15 +210,6 @@ fn decode(ctx: &Ctx, src: &Source) -> Result<Decoded, String> {
     .map_err(|e| e.to_string())
 }
 
-/// Whether the fast book reader may try the message first: its headers say
-/// it is a MessagePack `book_snapshot` of a version this sink reads.
-fn is_msgpack_book(ctx: &Ctx, src: &Source) -> bool {
-    matches!(
-        Decoded::schema_of(&ctx.bus.subjects, src.subject(), src.headers(), src.payload()),
-        Ok((ContentType::Msgpack, BookSnapshot::SCHEMA, v)) if v <= BookSnapshot::VERSION
-    )
-}
-
 /// A batch being filled by the reader: rows are encoded as messages arrive.
 struct Batch {
     groups: BTreeMap<Table, CopyRows>,
@@ -249,6 +240,13 @@ impl Batch {
             .chain(self.rejected.iter().map(|r| &r.entry))
     }
 
+    /// The rows of `table` in this batch, in a pooled buffer.
+    fn rows(&mut self, ctx: &Ctx, table: Table) -> &mut CopyRows {
+        self.groups
+            .entry(table)
+            .or_insert_with(|| CopyRows::with_buffer(table, ctx.buffers.take()))
+    }
+
     fn add(&mut self, ctx: &Ctx, src: Source) {
         if self.started.is_none() {
             self.started = Some(Instant::now());
@@ -257,29 +255,36 @@ impl Batch {
         if redelivered {
             ctx.counters.redelivered.fetch_add(1, Ordering::Relaxed);
         }
-        if is_msgpack_book(ctx, &entry.src) {
-            let rows = self
-                .groups
-                .entry(Table::MarketSnapshots)
-                .or_insert_with(|| {
-                    CopyRows::with_buffer(Table::MarketSnapshots, ctx.buffers.take())
-                });
-            if let Some(ts) = rows.push_msgpack_book(entry.src.payload()) {
-                self.days.insert(ts.date_naive());
-                self.good.push(entry);
-                return;
+        let src = &entry.src;
+        let decoded = match Decoded::schema_of(
+            &ctx.bus.subjects,
+            src.subject(),
+            src.headers(),
+            src.payload(),
+        ) {
+            Ok((ct, name, version)) => {
+                // MessagePack books go through the fast reader first.
+                if ct == ContentType::Msgpack
+                    && name == BookSnapshot::SCHEMA
+                    && version <= BookSnapshot::VERSION
+                    && let Some(ts) = self
+                        .rows(ctx, Table::MarketSnapshots)
+                        .push_msgpack_book(src.payload())
+                {
+                    self.days.insert(ts.date_naive());
+                    self.good.push(entry);
+                    return;
+                }
+                Decoded::decode_schema(ct, name, version, src.payload())
             }
-        }
-        let decoded = match decode(ctx, &entry.src) {
+            Err(e) => Err(e),
+        };
+        let decoded = match decoded {
             Ok(d) => d,
-            Err(reason) => return self.rejected.push(reject(ctx, entry, reason)),
+            Err(e) => return self.rejected.push(reject(ctx, entry, e.to_string())),
         };
         let table = Table::of(&decoded);
-        let rows = self
-            .groups
-            .entry(table)
-            .or_insert_with(|| CopyRows::with_buffer(table, ctx.buffers.take()));
-        match rows.push(&decoded, entry.src.subject()) {
+        match self.rows(ctx, table).push(&decoded, entry.src.subject()) {
             Ok(()) => {
                 if let Decoded::Book(b) = &decoded {
                     self.days.insert(b.event_time().date_naive());

@@ -788,7 +788,7 @@ mod tests {
                 }
             }
         }
-        // Books with a sequence above 2^63 or an unnormalized symbol go the general way.
+        // Books with a sequence above 2^63 or an id as text go the general way.
         assert!(
             fast > 2_000 && fell_back > 0,
             "{fast} fast, {fell_back} not"

@@ -101,6 +101,25 @@ pub enum ChecksumStatus {
     NotProvided,
 }
 
+impl ChecksumStatus {
+    pub const ALL: [ChecksumStatus; 2] = [ChecksumStatus::Verified, ChecksumStatus::NotProvided];
+
+    /// Its name on the wire (serde's) and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChecksumStatus::Verified => "verified",
+            ChecksumStatus::NotProvided => "not_provided",
+        }
+    }
+
+    /// The status named `name` (as [`ChecksumStatus::as_str`] spells it).
+    pub fn from_name(name: &[u8]) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.as_str().as_bytes() == name)
+    }
+}
+
 /// `md.book.<venue>.<BASE-QUOTE>`: the top levels of a local order book after a change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BookSnapshot {

@@ -159,3 +159,13 @@ fn fixed_json_documents_decode() {
         );
     }
 }
+
+#[test]
+fn checksum_status_names_are_the_wire_names() {
+    use arb_shared::model::ChecksumStatus;
+    for c in ChecksumStatus::ALL {
+        assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+        assert_eq!(ChecksumStatus::from_name(c.as_str().as_bytes()), Some(c));
+    }
+    assert_eq!(ChecksumStatus::from_name(b"Verified"), None);
+}

@@ -13,14 +13,20 @@ use arb_shared::subject::StreamKind;
 use arb_shared::time::from_nanos;
 use arb_tests::*;
 
+/// Publishes `n` sample opportunities; returns the publisher, not yet flushed.
+async fn publish_opportunities(tb: &TestBus, n: u64) -> bus::Publisher {
+    let ts = from_nanos(1_763_900_000_000_000_000);
+    let mut p = tb.bus.publisher(64);
+    for i in 0..n {
+        p.publish(&sample::opportunity(i, ts)).await.unwrap();
+    }
+    p
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consume_acks_dead_letters_and_retries() {
     let tb = TestBus::new("consume").await;
-    let ts = from_nanos(1_763_900_000_000_000_000);
-    let mut p = tb.bus.publisher(64);
-    for n in 0..20 {
-        p.publish(&sample::opportunity(n, ts)).await.unwrap();
-    }
+    let mut p = publish_opportunities(&tb, 20).await;
     let subject = tb
         .bus
         .subjects
@@ -158,12 +164,7 @@ async fn a_durable_takes_new_limits_and_keeps_its_place() {
     use arb_shared::bus::AckPolicy;
     use futures::StreamExt;
     let tb = TestBus::new("consumer-limits").await;
-    let ts = from_nanos(1_763_900_000_000_000_000);
-    let mut p = tb.bus.publisher(64);
-    for n in 0..10 {
-        p.publish(&sample::opportunity(n, ts)).await.unwrap();
-    }
-    p.flush().await.unwrap();
+    publish_opportunities(&tb, 10).await.flush().await.unwrap();
     let filter = vec![tb.bus.subjects.with_prefix("arb.opp.>")];
     let open = |max_ack_pending: i64, ack_wait: u64| {
         tb.bus.durable_consumer(

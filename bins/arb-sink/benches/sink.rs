@@ -141,10 +141,10 @@ fn cpu_since(before: [f64; 3]) -> [f64; 3] {
     std::array::from_fn(|i| after[i] - before[i])
 }
 
-/// The run of median duration.
-fn median_run(runs: &[(Duration, [f64; 3])]) -> (Duration, [f64; 3]) {
-    let mut sorted = runs.to_vec();
-    sorted.sort_by_key(|r| r.0);
+/// The median item by `key` (of an odd count; the upper one of an even).
+fn median_by<T: Copy, K: PartialOrd>(items: &[T], key: impl Fn(&T) -> K) -> T {
+    let mut sorted = items.to_vec();
+    sorted.sort_by(|a, b| key(a).partial_cmp(&key(b)).expect("comparable"));
     sorted[sorted.len() / 2]
 }
 
@@ -378,11 +378,7 @@ async fn through_sink(
     let start = Instant::now();
     *cpu_before = cpu_seconds();
     drop(pulls);
-    let stream = bus
-        .js
-        .get_stream(bus.subjects.stream_name(StreamKind::Md))
-        .await
-        .unwrap();
+    let stream = bus.js.get_stream(&stream_name).await.unwrap();
     loop {
         tokio::select! {
             _ = acks.next() => {}
@@ -569,7 +565,7 @@ async fn main() {
     eprintln!("measuring {n} 10-level snapshots ({naive_n} for the naive writer)...");
     // Raw COPY and the sink take turns, ARB_BENCH_ROUNDS times (default 5),
     // and the table shows each one's median run: this machine's speed drifts
-    // by ±10% from one second to the next.
+    // by ±20% from one minute to the next.
     let rounds: usize = std::env::var("ARB_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -578,6 +574,9 @@ async fn main() {
     let mut raw_runs = Vec::new();
     let mut sink_runs = Vec::new();
     let mut startups = Vec::new();
+    // sink / raw COPY per round, without and with the sink's start-up.
+    let mut ratios = Vec::new();
+    let mut ratios_with_startup = Vec::new();
     let md = bus
         .js
         .get_stream(bus.subjects.stream_name(StreamKind::Md))
@@ -607,28 +606,25 @@ async fn main() {
             through_sink(&nats, &db_url, &pool, &decoded, &streams, &mut before).await;
         sink_runs.push((sink, cpu_since(before)));
         startups.push(startup);
+        ratios.push(raw.as_secs_f64() / sink.as_secs_f64());
+        ratios_with_startup.push(raw.as_secs_f64() / (sink + startup).as_secs_f64());
         eprintln!(
             "round {round}/{rounds}: raw COPY {:.0} rows/s, sink {:.0} rows/s = {:.0}% \
              (start-up before the first pull {:.0} ms; with it {:.0}%)",
             n as f64 / raw.as_secs_f64(),
             n as f64 / sink.as_secs_f64(),
-            100.0 * raw.as_secs_f64() / sink.as_secs_f64(),
+            100.0 * ratios[round - 1],
             startup.as_secs_f64() * 1e3,
-            100.0 * raw.as_secs_f64() / (sink + startup).as_secs_f64()
+            100.0 * ratios_with_startup[round - 1]
         );
     }
-    let ratios: Vec<f64> = raw_runs
-        .iter()
-        .zip(&sink_runs)
-        .map(|(r, s)| r.0.as_secs_f64() / s.0.as_secs_f64())
-        .collect();
     let mut runs = Runs::new();
-    let (raw, raw_cpu) = median_run(&raw_runs);
+    let (raw, raw_cpu) = median_by(&raw_runs, |r| r.0);
     runs.record(
         ("raw binary COPY, one transaction (the limit)", n, raw),
         raw_cpu,
     );
-    let (sink, sink_cpu) = median_run(&sink_runs);
+    let (sink, sink_cpu) = median_by(&sink_runs, |r| r.0);
     runs.record(
         ("arb-sink: JetStream -> PostgreSQL, commit + ack", n, sink),
         sink_cpu,
@@ -705,8 +701,6 @@ async fn main() {
     }
     let sink_rate = rate(&results[1]);
     println!();
-    let mut sorted = ratios.clone();
-    sorted.sort_by(f64::total_cmp);
     println!(
         "sink / raw COPY per round: {} (median {:.0}%)",
         ratios
@@ -714,20 +708,13 @@ async fn main() {
             .map(|r| format!("{:.0}%", 100.0 * r))
             .collect::<Vec<_>>()
             .join(", "),
-        100.0 * sorted[sorted.len() / 2]
+        100.0 * median_by(&ratios, |r| *r)
     );
-    let mut with_startup: Vec<f64> = raw_runs
-        .iter()
-        .zip(sink_runs.iter().zip(&startups))
-        .map(|(r, (s, up))| r.0.as_secs_f64() / (s.0 + *up).as_secs_f64())
-        .collect();
-    with_startup.sort_by(f64::total_cmp);
-    startups.sort();
     println!(
         "the sink's start-up before its first pull (not timed above): median {:.0} ms; \
          counting it, the sink is at {:.0}% of raw COPY (median of the rounds)",
-        startups[startups.len() / 2].as_secs_f64() * 1e3,
-        100.0 * with_startup[with_startup.len() / 2]
+        median_by(&startups, |d| *d).as_secs_f64() * 1e3,
+        100.0 * median_by(&ratios_with_startup, |r| *r)
     );
     println!(
         "sink = {:.0}% of raw COPY (medians; target >= 80%), {:.1}x one-insert-per-message (target >= 30x); peak RSS of this process {:.0} MiB",

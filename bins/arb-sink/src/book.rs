@@ -72,11 +72,7 @@ pub fn read<'a>(payload: &'a [u8], levels: &mut Vec<PlainLevel>) -> Option<(Book
                 sequence = Some(rd.nil_or(|rd| u64::try_from(rd.int()?).ok())?);
             }
             b"checksum" if checksum.is_none() => {
-                checksum = Some(match rd.str_bytes()? {
-                    b"verified" => ChecksumStatus::Verified,
-                    b"not_provided" => ChecksumStatus::NotProvided,
-                    _ => return None,
-                });
+                checksum = Some(ChecksumStatus::from_name(rd.str_bytes()?)?);
             }
             b"bids" if bids.is_none() => bids = Some(rd.side(levels)?),
             b"asks" if asks.is_none() => asks = Some(rd.side(levels)?),

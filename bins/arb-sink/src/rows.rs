@@ -333,10 +333,7 @@ impl CopyRows {
         self.text(head.venue)?;
         self.text(head.symbol)?;
         self.int8_from_u64("sequence", head.sequence)?;
-        self.text(match head.checksum {
-            ChecksumStatus::Verified => "verified",
-            ChecksumStatus::NotProvided => "not_provided",
-        })?;
+        self.text(head.checksum.as_str())?;
         self.field(&Type::NUMERIC, &bids.first().map(price).map(Numeric))?;
         self.field(&Type::NUMERIC, &asks.first().map(price).map(Numeric))?;
         for (side, get) in [(bids, price), (bids, qty), (asks, price), (asks, qty)] {

@@ -5,9 +5,9 @@
 use std::process::Output;
 use std::time::Duration;
 
-use arb_shared::codec::{ARB_SCHEMA, CONTENT_TYPE, NATS_MSG_ID};
-use arb_shared::subject::StreamKind;
-use arb_tests::*;
+use arb_contract::codec::{ARB_SCHEMA, CONTENT_TYPE, NATS_MSG_ID};
+use arb_contract::subject::StreamKind;
+use arb_testkit::*;
 use futures::StreamExt;
 
 async fn arbctl(args: &[&str], env: &[(&str, String)]) -> Output {
@@ -66,16 +66,16 @@ async fn db_verify_migrate_and_prune() {
     assert_eq!(v["missing_tables"], serde_json::json!([]));
     assert_eq!(
         v["row_counts"].as_array().unwrap().len(),
-        arb_shared::db::TABLES.len()
+        arb_runtime::db::TABLES.len()
     );
 
     // Prune drops whole days older than the cutoff, and only those.
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     let today = chrono::Utc::now().date_naive();
-    arb_shared::db::ensure_partitions(&pool, today - chrono::Days::new(40), 3)
+    arb_runtime::db::ensure_partitions(&pool, today - chrono::Days::new(40), 3)
         .await
         .unwrap();
-    arb_shared::db::ensure_partitions(&pool, today, 1)
+    arb_runtime::db::ensure_partitions(&pool, today, 1)
         .await
         .unwrap();
     let out = arbctl(&["db", "prune", "--older-than", "30d", "--dry-run"], &env).await;
@@ -91,7 +91,7 @@ async fn db_verify_migrate_and_prune() {
         "{}",
         text(&out)
     );
-    let left = arb_shared::db::verify(&pool)
+    let left = arb_runtime::db::verify(&pool)
         .await
         .unwrap()
         .market_partitions;
@@ -147,7 +147,7 @@ async fn pub_encodes_msgpack_with_headers_and_tap_prints_json() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await; // let tap subscribe
 
-    let json = r#"{"venue":"kraken","symbol":"XBT/USD","received_ts":"2026-11-23T10:00:00Z","sequence":7,
+    let json = r#"{"venue":"kraken","symbol":"BTC/USD","received_ts":"2026-11-23T10:00:00Z","sequence":7,
                    "bids":[["100.5","1.25"]],"asks":[["101","2"]]}"#;
     let out = arbctl(&["pub", "md.book.kraken.BTC-USD", json], &env).await;
     assert!(out.status.success(), "{}", text(&out));
@@ -162,7 +162,7 @@ async fn pub_encodes_msgpack_with_headers_and_tap_prints_json() {
     assert_eq!(h.get(CONTENT_TYPE).unwrap().as_str(), "application/msgpack");
     assert_eq!(h.get(ARB_SCHEMA).unwrap().as_str(), "book_snapshot/1");
     assert_eq!(h.get(NATS_MSG_ID).unwrap().as_str(), id);
-    let book: arb_shared::BookSnapshot = rmp_serde_free_decode(&msg.payload);
+    let book: arb_contract::BookSnapshot = rmp_serde_free_decode(&msg.payload);
     assert_eq!(book.symbol.to_string(), "BTC/USD");
     assert_eq!(
         tb.stream_messages(StreamKind::Md).await,
@@ -204,6 +204,6 @@ async fn pub_encodes_msgpack_with_headers_and_tap_prints_json() {
     tb.cleanup().await;
 }
 
-fn rmp_serde_free_decode(payload: &[u8]) -> arb_shared::BookSnapshot {
-    arb_shared::codec::decode(None, payload).expect("valid msgpack book")
+fn rmp_serde_free_decode(payload: &[u8]) -> arb_contract::BookSnapshot {
+    arb_runtime::headers::decode(None, payload).expect("valid msgpack book")
 }

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use arb_shared::bus::{self, HandleError};
-use arb_shared::codec;
-use arb_shared::sample;
-use arb_shared::subject::StreamKind;
-use arb_shared::time::from_nanos;
-use arb_tests::*;
+use arb_contract::codec;
+use arb_contract::sample;
+use arb_contract::subject::StreamKind;
+use arb_contract::time::from_nanos;
+use arb_runtime::bus::{self, HandleError};
+use arb_testkit::*;
 
 /// Publishes `n` sample opportunities; returns the publisher, not yet flushed.
 async fn publish_opportunities(tb: &TestBus, n: u64) -> bus::Publisher {
@@ -30,11 +30,11 @@ async fn consume_acks_dead_letters_and_retries() {
     let subject = tb
         .bus
         .subjects
-        .opportunity(arb_shared::OpportunityKind::Cross, "bad")
+        .opportunity(arb_contract::OpportunityKind::Cross, "bad")
         .unwrap();
     p.publish_raw(
         subject,
-        codec::header_map([(codec::CONTENT_TYPE, codec::MSGPACK)]),
+        arb_runtime::headers::header_map([(codec::CONTENT_TYPE, codec::MSGPACK)]),
         "garbage".into(),
     )
     .await
@@ -69,7 +69,7 @@ async fn consume_acks_dead_letters_and_retries() {
             move |msg| {
                 let (seen, retried) = (s2.clone(), r2.clone());
                 async move {
-                    let outcome = match codec::decode::<arb_shared::Opportunity>(
+                    let outcome = match arb_runtime::headers::decode::<arb_contract::Opportunity>(
                         msg.headers.as_ref(),
                         &msg.payload,
                     ) {
@@ -127,7 +127,8 @@ async fn consume_acks_dead_letters_and_retries() {
         .get_last_raw_message_by_subject(&tb.bus.subjects.dlq("consume").unwrap())
         .await
         .unwrap();
-    let letter: arb_shared::DeadLetter = codec::decode(Some(&dlq.headers), &dlq.payload).unwrap();
+    let letter: arb_contract::DeadLetter =
+        arb_runtime::headers::decode(Some(&dlq.headers), &dlq.payload).unwrap();
     assert_eq!(letter.payload, b"garbage");
     assert!(letter.reason.contains("msgpack"), "{}", letter.reason);
     tb.cleanup().await;
@@ -161,7 +162,7 @@ async fn publisher_settles_arrived_acks_before_its_window_fills() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_durable_takes_new_limits_and_keeps_its_place() {
-    use arb_shared::bus::AckPolicy;
+    use arb_runtime::bus::AckPolicy;
     use futures::StreamExt;
     let tb = TestBus::new("consumer-limits").await;
     publish_opportunities(&tb, 10).await.flush().await.unwrap();

@@ -6,12 +6,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use arb_shared::bus::Bus;
-use arb_shared::codec::ContentType;
-use arb_shared::config::NatsArgs;
-use arb_shared::sample;
-use arb_shared::time::from_nanos;
-use arb_tests::*;
+use arb_contract::codec::ContentType;
+use arb_contract::sample;
+use arb_contract::time::from_nanos;
+use arb_runtime::bus::Bus;
+use arb_runtime::config::NatsArgs;
+use arb_testkit::*;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -82,7 +82,7 @@ async fn publish(bus: &Bus, from: u64, to: u64) {
         let m = sample::mixed(n, ts + chrono::Duration::milliseconds(n as i64));
         p.publish_raw(
             m.subject(&bus.subjects).unwrap(),
-            m.headers(ContentType::Msgpack),
+            arb_runtime::headers::to_map(&m.headers(ContentType::Msgpack)),
             m.encode(ContentType::Msgpack).unwrap(),
         )
         .await

@@ -7,9 +7,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use arb_shared::subject::StreamKind;
-use arb_shared::{EpisodeState, Opportunity, OpportunityKind, codec};
-use arb_tests::*;
+use arb_contract::subject::StreamKind;
+use arb_contract::{EpisodeState, Opportunity, OpportunityKind};
+use arb_testkit::*;
 use futures::StreamExt;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -79,7 +79,10 @@ async fn sim_feed_to_detectors_to_sink_once_per_episode() {
     // Everything published on arb.opp.>, as seen on NATS.
     let mut on_nats: Vec<Opportunity> = Vec::new();
     while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(2), opps.next()).await {
-        on_nats.push(codec::decode(m.headers.as_ref(), &m.payload).expect("a valid opportunity"));
+        on_nats.push(
+            arb_runtime::headers::decode(m.headers.as_ref(), &m.payload)
+                .expect("a valid opportunity"),
+        );
     }
     assert!(
         !on_nats.is_empty(),

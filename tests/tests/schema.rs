@@ -3,11 +3,11 @@
 //! idempotent migrations, partitions, and a round trip through each table.
 #![allow(unused_crate_dependencies)]
 
-use arb_shared::db::{self, MIGRATOR, TABLES};
+use arb_runtime::db::{self, MIGRATOR, TABLES};
 use rust_decimal::Decimal;
 use sqlx::PgPool;
 
-#[sqlx::test(migrator = "arb_shared::db::MIGRATOR")]
+#[sqlx::test(migrator = "arb_runtime::db::MIGRATOR")]
 async fn pgcrypto_is_there_and_generates_uuids(pool: PgPool) {
     let ext: Option<String> =
         sqlx::query_scalar("SELECT extname::text FROM pg_extension WHERE extname = 'pgcrypto'")
@@ -22,7 +22,7 @@ async fn pgcrypto_is_there_and_generates_uuids(pool: PgPool) {
     assert_eq!(id.get_version_num(), 4);
 }
 
-#[sqlx::test(migrator = "arb_shared::db::MIGRATOR")]
+#[sqlx::test(migrator = "arb_runtime::db::MIGRATOR")]
 async fn every_table_exists_and_starts_empty(pool: PgPool) {
     for t in TABLES.iter().chain(&["_sqlx_migrations"]) {
         let kind: Option<String> =
@@ -67,7 +67,7 @@ async fn schema_fingerprint(pool: &PgPool) -> Vec<(String, String, String)> {
     .unwrap()
 }
 
-#[sqlx::test(migrator = "arb_shared::db::MIGRATOR")]
+#[sqlx::test(migrator = "arb_runtime::db::MIGRATOR")]
 async fn running_migrations_again_is_a_no_op(pool: PgPool) {
     let before = schema_fingerprint(&pool).await;
     let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
@@ -85,7 +85,7 @@ async fn running_migrations_again_is_a_no_op(pool: PgPool) {
     assert_eq!(applied as usize, MIGRATOR.iter().count());
 }
 
-#[sqlx::test(migrator = "arb_shared::db::MIGRATOR")]
+#[sqlx::test(migrator = "arb_runtime::db::MIGRATOR")]
 async fn columns_have_the_expected_types(pool: PgPool) {
     let cols = schema_fingerprint(&pool).await;
     let expect = [
@@ -135,7 +135,7 @@ async fn columns_have_the_expected_types(pool: PgPool) {
     assert!(floats.is_empty(), "floating-point columns: {floats:?}");
 }
 
-#[sqlx::test(migrator = "arb_shared::db::MIGRATOR")]
+#[sqlx::test(migrator = "arb_runtime::db::MIGRATOR")]
 async fn keys_unique_constraints_and_indexes(pool: PgPool) {
     let constraints: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT conrelid::regclass::text, contype::text, pg_get_constraintdef(oid)
@@ -199,7 +199,7 @@ async fn keys_unique_constraints_and_indexes(pool: PgPool) {
     }
 }
 
-#[sqlx::test(migrator = "arb_shared::db::MIGRATOR")]
+#[sqlx::test(migrator = "arb_runtime::db::MIGRATOR")]
 async fn config_pairings_upsert_updates_in_place(pool: PgPool) {
     let upsert = "INSERT INTO config_pairings (base_asset, quote_asset, enabled, venues) VALUES ($1, $2, $3, $4)
                   ON CONFLICT (base_asset, quote_asset) DO UPDATE
@@ -239,7 +239,7 @@ async fn config_pairings_upsert_updates_in_place(pool: PgPool) {
     assert!(dup.is_err(), "a plain duplicate insert is refused");
 }
 
-#[sqlx::test(migrator = "arb_shared::db::MIGRATOR")]
+#[sqlx::test(migrator = "arb_runtime::db::MIGRATOR")]
 async fn config_and_job_tables_round_trip(pool: PgPool) {
     let section: i32 = sqlx::query_scalar(
         "INSERT INTO config_sections (name, description) VALUES ('risk', 'limits') RETURNING id",
@@ -303,7 +303,7 @@ async fn config_and_job_tables_round_trip(pool: PgPool) {
     assert_eq!(defaults, Decimal::from(10_000));
 }
 
-#[sqlx::test(migrator = "arb_shared::db::MIGRATOR")]
+#[sqlx::test(migrator = "arb_runtime::db::MIGRATOR")]
 async fn partitions_are_created_ahead_and_pruned(pool: PgPool) {
     let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 30).unwrap();
     let created = db::ensure_partitions(&pool, day, 3).await.unwrap();

@@ -5,11 +5,11 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-use arb_shared::codec::{self, ARB_SCHEMA, CONTENT_TYPE, ContentType, Decoded, NATS_MSG_ID};
-use arb_shared::sample;
-use arb_shared::subject::StreamKind;
-use arb_shared::time::{Timestamp, from_nanos};
-use arb_tests::*;
+use arb_contract::codec::{self, ARB_SCHEMA, CONTENT_TYPE, ContentType, Decoded, NATS_MSG_ID};
+use arb_contract::sample;
+use arb_contract::subject::StreamKind;
+use arb_contract::time::{Timestamp, from_nanos};
+use arb_testkit::*;
 use bytes::Bytes;
 
 /// The table a message lands in and the text of some of its stored values,
@@ -106,7 +106,7 @@ async fn publish_all(tb: &TestBus, msgs: &[Decoded]) {
         let subject = m.subject(&tb.bus.subjects).expect("subject");
         p.publish_raw(
             subject,
-            m.headers(ContentType::Msgpack),
+            arb_runtime::headers::to_map(&m.headers(ContentType::Msgpack)),
             m.encode(ContentType::Msgpack).unwrap(),
         )
         .await
@@ -159,10 +159,10 @@ async fn ten_thousand_mixed_messages_land_once_with_their_values_and_never_twice
     let mut p = tb.bus.publisher(512);
     for m in &msgs {
         let mut h = m.headers(ContentType::Msgpack);
-        h.insert(NATS_MSG_ID, format!("{}-again", m.id()).as_str());
+        h.insert(NATS_MSG_ID, format!("{}-again", m.id()));
         p.publish_raw(
             m.subject(&tb.bus.subjects).unwrap(),
-            h,
+            arb_runtime::headers::to_map(&h),
             m.encode(ContentType::Msgpack).unwrap(),
         )
         .await
@@ -201,7 +201,7 @@ async fn ten_thousand_mixed_messages_land_once_with_their_values_and_never_twice
 
 fn malformed(i: u64) -> (Option<async_nats::HeaderMap>, Bytes) {
     let h = |schema: &str, ct: &str| {
-        Some(codec::header_map([
+        Some(arb_runtime::headers::header_map([
             (ARB_SCHEMA, schema),
             (CONTENT_TYPE, ct),
         ]))
@@ -263,7 +263,7 @@ async fn malformed_payloads_are_dead_lettered_and_the_sink_keeps_going() {
             );
             p.publish_raw(
                 subject.clone(),
-                codec::headers(&b, ContentType::Msgpack),
+                arb_runtime::headers::to_map(&codec::headers(&b, ContentType::Msgpack)),
                 codec::encode(&b).unwrap(),
             )
             .await
@@ -381,7 +381,7 @@ async fn spawn_paced_publisher(
     let own = TestBus {
         prefix: tb.prefix.clone(),
         args: tb.args.clone(),
-        bus: arb_shared::bus::Bus::connect_once(&tb.args, "publisher")
+        bus: arb_runtime::bus::Bus::connect_once(&tb.args, "publisher")
             .await
             .unwrap(),
     };
@@ -414,7 +414,7 @@ async fn publish_paced(tb: &TestBus, msgs: Vec<Decoded>, rate: u64) {
         let subject = m.subject(&tb.bus.subjects).unwrap();
         p.publish_raw(
             subject,
-            m.headers(ContentType::Msgpack),
+            arb_runtime::headers::to_map(&m.headers(ContentType::Msgpack)),
             m.encode(ContentType::Msgpack).unwrap(),
         )
         .await

@@ -6,12 +6,12 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use arb_shared::bus::AckPolicy;
-use arb_shared::codec::{ContentType, Decoded};
-use arb_shared::sample;
-use arb_shared::subject::StreamKind;
-use arb_shared::time::from_nanos;
-use arb_tests::*;
+use arb_contract::codec::{ContentType, Decoded};
+use arb_contract::sample;
+use arb_contract::subject::StreamKind;
+use arb_contract::time::from_nanos;
+use arb_runtime::bus::AckPolicy;
+use arb_testkit::*;
 use async_nats::jetstream::consumer::PullConsumer;
 use futures::StreamExt;
 
@@ -35,7 +35,7 @@ async fn publish(tb: &TestBus, msgs: &[Decoded]) {
     for m in msgs {
         p.publish_raw(
             m.subject(&tb.bus.subjects).unwrap(),
-            m.headers(ContentType::Msgpack),
+            arb_runtime::headers::to_map(&m.headers(ContentType::Msgpack)),
             m.encode(ContentType::Msgpack).unwrap(),
         )
         .await

@@ -23,16 +23,16 @@
 
 use std::time::{Duration, Instant};
 
-use arb_detector::{
-    CrossDetector, Detector, DetectorConfig, Fees, TriangularDetector, config::Config,
-};
-use arb_shared::bus::Bus;
-use arb_shared::codec;
-use arb_shared::codec::Message as _;
-use arb_shared::config::{NatsArgs, StreamArgs};
-use arb_shared::subject::StreamKind;
-use arb_shared::time::{Timestamp, from_nanos, to_nanos};
-use arb_shared::{BookSnapshot, ChecksumStatus, Level, Opportunity, Symbol, new_id};
+use arb_contract::codec;
+use arb_contract::codec::Message as _;
+use arb_contract::subject::StreamKind;
+use arb_contract::time::{Timestamp, from_nanos, to_nanos};
+use arb_contract::{BookSnapshot, ChecksumStatus, Level, Opportunity, Symbol};
+use arb_detect::{CrossDetector, Detector, DetectorConfig, Fees, TriangularDetector};
+use arb_detector::config::Config;
+use arb_runtime::bus::Bus;
+use arb_runtime::clock::{new_id, now};
+use arb_runtime::config::{NatsArgs, StreamArgs};
 use clap::Parser;
 use futures::StreamExt;
 use hdrhistogram::Histogram;
@@ -213,8 +213,11 @@ fn bench_triangular(updates: usize, fee: Decimal, label: &str) -> DetRow {
             from_nanos(EPOCH_NS + ms * 1_000),
         ));
     }
-    let triangles = det.triangle_count();
-    let (c0, p0) = (det.cycles_considered(), det.cycles_priced());
+    let triangles = det.strategy().triangle_count();
+    let (c0, p0) = (
+        det.strategy().cycles_considered(),
+        det.strategy().cycles_priced(),
+    );
     let mut h = hist();
     let mut opps = 0;
     for _ in 0..updates {
@@ -236,7 +239,10 @@ fn bench_triangular(updates: usize, fee: Decimal, label: &str) -> DetRow {
         opps += out.len();
         h.record(dt.as_nanos() as u64).ok();
     }
-    let (c, p) = (det.cycles_considered() - c0, det.cycles_priced() - p0);
+    let (c, p) = (
+        det.strategy().cycles_considered() - c0,
+        det.strategy().cycles_priced() - p0,
+    );
     DetRow {
         name: format!("triangular, 300 symbols, {label}"),
         h,
@@ -256,7 +262,7 @@ fn mono() -> u64 {
 }
 
 fn wall() -> i64 {
-    to_nanos(&arb_shared::time::now())
+    to_nanos(&now())
 }
 
 fn nats_url() -> String {
@@ -445,7 +451,7 @@ struct DetHists {
 
 /// Book published → opportunity received, through the detector loop.
 async fn detector_hop(prefix: &str, rate: u32, n: usize, first_seq: usize) -> DetHists {
-    let subjects = arb_shared::Subjects::new(Some(prefix)).expect("prefix");
+    let subjects = arb_contract::Subjects::new(Some(prefix)).expect("prefix");
     let rx = receiver(subjects.with_prefix("arb.opp.>"), n).await;
     let symbol = Symbol::new("BTC", "USD").expect("symbol");
     let subject = subjects.book("sim-b", &symbol).expect("subject");
@@ -473,7 +479,7 @@ async fn detector_hop(prefix: &str, rate: u32, n: usize, first_seq: usize) -> De
             };
             (
                 subject.clone(),
-                codec::headers(&b, codec::ContentType::Msgpack),
+                arb_runtime::headers::to_map(&codec::headers(&b, codec::ContentType::Msgpack)),
                 codec::encode(&b).expect("encode"),
             )
         })
@@ -483,7 +489,8 @@ async fn detector_hop(prefix: &str, rate: u32, n: usize, first_seq: usize) -> De
     let (mut path, mut inside, mut hop_in, mut hop_out) = (hist(), hist(), hist(), hist());
     let mut matched = 0;
     for (t, w, m) in &got {
-        let Ok(o) = codec::decode::<Opportunity>(m.headers.as_ref(), &m.payload) else {
+        let Ok(o) = arb_runtime::headers::decode::<Opportunity>(m.headers.as_ref(), &m.payload)
+        else {
             continue;
         };
         let Some(&(s_mono, s_wall)) = seq_of(&o.book_ts)
@@ -605,7 +612,7 @@ async fn latency(rates: &[(u32, usize)], core_publish: bool) -> anyhow::Result<V
         bids: vec![Level::new(Decimal::new(99, 0), Decimal::ONE)],
         asks: vec![Level::new(Decimal::new(100, 0), Decimal::ONE)],
     };
-    let headers = codec::headers(&a, codec::ContentType::Msgpack);
+    let headers = arb_runtime::headers::to_map(&codec::headers(&a, codec::ContentType::Msgpack));
     tx.publish_with_headers(
         a.subject(&bus.subjects)?,
         headers.clone(),

@@ -1,11 +1,13 @@
 //! Command-line options of `arb-detector` (each with an environment variable)
 //! and the plain settings the pure detectors are built from.
 
-use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use arb_shared::config::{NatsArgs, StreamArgs, parse_duration};
+use arb_detect::settings::defaults;
+use arb_detect::{DetectorConfig, Fees, StrategyKind};
+use arb_runtime::ConfigError;
+use arb_runtime::config::{NatsArgs, StreamArgs, parse_duration};
 use rust_decimal::Decimal;
 
 use crate::error::DetectorError;
@@ -21,10 +23,22 @@ pub enum Strategy {
 
 impl Strategy {
     pub fn as_str(self) -> &'static str {
+        self.kind().as_str()
+    }
+
+    pub fn kind(self) -> StrategyKind {
         match self {
-            Strategy::Cross => "cross",
-            Strategy::Triangular => "triangular",
+            Strategy::Cross => StrategyKind::Cross,
+            Strategy::Triangular => StrategyKind::Triangular,
         }
+    }
+}
+
+fn bad(what: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Value {
+        what,
+        value: value.to_owned(),
+        reason: reason.into(),
     }
 }
 
@@ -36,16 +50,16 @@ pub struct FeeSpec {
 }
 
 impl FromStr for FeeSpec {
-    type Err = String;
+    type Err = ConfigError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (venue, rate) = s
             .split_once('=')
-            .ok_or_else(|| format!("fee {s:?} is not of the form venue=rate"))?;
+            .ok_or_else(|| bad("fee", s, "not of the form venue=rate"))?;
         let rate = parse_fee_rate(rate)?;
         let venue = venue.trim();
         if venue.is_empty() {
-            return Err(format!("fee {s:?} has no venue"));
+            return Err(bad("fee", s, "no venue"));
         }
         Ok(FeeSpec {
             venue: venue.to_owned(),
@@ -62,15 +76,15 @@ pub struct NotionalSpec {
 }
 
 impl FromStr for NotionalSpec {
-    type Err = String;
+    type Err = ConfigError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (ccy, amount) = s
             .split_once('=')
-            .ok_or_else(|| format!("notional cap {s:?} is not of the form CCY=amount"))?;
-        let currency = arb_shared::symbol::normalize_asset(ccy);
+            .ok_or_else(|| bad("notional cap", s, "not of the form CCY=amount"))?;
+        let currency = arb_contract::symbol::normalize_asset(ccy);
         if currency.is_empty() {
-            return Err(format!("notional cap {s:?} has no currency"));
+            return Err(bad("notional cap", s, "no currency"));
         }
         Ok(NotionalSpec {
             currency,
@@ -80,28 +94,30 @@ impl FromStr for NotionalSpec {
 }
 
 /// A fee rate as a fraction in `[0, 1)`.
-pub fn parse_fee_rate(s: &str) -> Result<Decimal, String> {
-    let rate = Decimal::from_str(s.trim()).map_err(|e| format!("bad fee rate {s:?}: {e}"))?;
+pub fn parse_fee_rate(s: &str) -> Result<Decimal, ConfigError> {
+    let rate = Decimal::from_str(s.trim()).map_err(|e| bad("fee rate", s, e.to_string()))?;
     if rate.is_sign_negative() || rate >= Decimal::ONE {
-        return Err(format!(
-            "fee rate {s:?} must be a fraction in [0, 1), e.g. 0.0010 for 10 bp"
+        return Err(bad(
+            "fee rate",
+            s,
+            "must be a fraction in [0, 1), e.g. 0.0010 for 10 bp",
         ));
     }
     Ok(rate)
 }
 
-fn parse_non_negative_decimal(s: &str) -> Result<Decimal, String> {
-    let d = Decimal::from_str(s.trim()).map_err(|e| format!("bad number {s:?}: {e}"))?;
+fn parse_non_negative_decimal(s: &str) -> Result<Decimal, ConfigError> {
+    let d = Decimal::from_str(s.trim()).map_err(|e| bad("number", s, e.to_string()))?;
     if d.is_sign_negative() {
-        return Err(format!("{s:?} must not be negative"));
+        return Err(bad("number", s, "must not be negative"));
     }
     Ok(d)
 }
 
-fn parse_positive_decimal(s: &str) -> Result<Decimal, String> {
+fn parse_positive_decimal(s: &str) -> Result<Decimal, ConfigError> {
     let d = parse_non_negative_decimal(s)?;
     if d.is_zero() {
-        return Err(format!("{s:?} must be greater than zero"));
+        return Err(bad("number", s, "must be greater than zero"));
     }
     Ok(d)
 }
@@ -127,14 +143,17 @@ pub struct Config {
     pub books: String,
     /// A book whose event time is older than this, relative to the newest
     /// event time seen, is not used.
-    #[arg(long, env = "ARB_DETECTOR_MAX_BOOK_AGE", value_parser = parse_duration, default_value = "5s")]
+    #[arg(long, env = "ARB_DETECTOR_MAX_BOOK_AGE", value_parser = parse_duration,
+          default_value = humantime::format_duration(defaults::MAX_BOOK_AGE).to_string())]
     pub max_book_age: Duration,
     /// Net edge (after taker fees), in basis points, an opportunity must exceed.
-    #[arg(long, env = "ARB_DETECTOR_MIN_NET_EDGE_BPS", value_parser = parse_non_negative_decimal, default_value = "5")]
+    #[arg(long, env = "ARB_DETECTOR_MIN_NET_EDGE_BPS", value_parser = parse_non_negative_decimal,
+          default_value_t = defaults::MIN_NET_EDGE_BPS)]
     pub min_net_edge_bps: Decimal,
     /// Largest amount put in, in the quote currency (cross) or the start
     /// currency (triangular).
-    #[arg(long, env = "ARB_DETECTOR_MAX_NOTIONAL", value_parser = parse_positive_decimal, default_value = "10000")]
+    #[arg(long, env = "ARB_DETECTOR_MAX_NOTIONAL", value_parser = parse_positive_decimal,
+          default_value_t = defaults::MAX_NOTIONAL)]
     pub max_notional: Decimal,
     /// A different cap for one currency, `CCY=amount` (e.g. `BTC=0.5` for
     /// symbols quoted in BTC); repeat or comma-separate.
@@ -150,28 +169,32 @@ pub struct Config {
     #[arg(long = "fee", env = "ARB_DETECTOR_FEES", value_delimiter = ',')]
     pub fees: Vec<FeeSpec>,
     /// Taker fee of a venue with no `--fee` and no built-in default.
-    #[arg(long, env = "ARB_DETECTOR_DEFAULT_FEE", value_parser = parse_fee_rate, default_value = "0.0010")]
+    #[arg(long, env = "ARB_DETECTOR_DEFAULT_FEE", value_parser = parse_fee_rate,
+          default_value_t = defaults::DEFAULT_FEE)]
     pub default_fee: Decimal,
     /// An open episode is re-published (`update`) only when its net edge moves
     /// by more than this many basis points ...
-    #[arg(long, env = "ARB_DETECTOR_EDGE_TOLERANCE_BPS", value_parser = parse_non_negative_decimal, default_value = "2")]
+    #[arg(long, env = "ARB_DETECTOR_EDGE_TOLERANCE_BPS", value_parser = parse_non_negative_decimal,
+          default_value_t = defaults::EDGE_TOLERANCE_BPS)]
     pub edge_tolerance_bps: Decimal,
     /// ... or its notional by more than this fraction of the last published one.
-    #[arg(long, env = "ARB_DETECTOR_SIZE_TOLERANCE", value_parser = parse_non_negative_decimal, default_value = "0.10")]
+    #[arg(long, env = "ARB_DETECTOR_SIZE_TOLERANCE", value_parser = parse_non_negative_decimal,
+          default_value_t = defaults::SIZE_TOLERANCE)]
     pub size_tolerance: Decimal,
     /// Start (and end) currency of triangular cycles; comma-separate several.
     #[arg(
         long,
         env = "ARB_DETECTOR_START_CURRENCY",
         value_delimiter = ',',
-        default_value = "USD"
+        default_value = defaults::START_CURRENCY
     )]
     pub start_currency: Vec<String>,
     /// Only use books of these venues (default: every venue).
     #[arg(long, env = "ARB_DETECTOR_VENUES", value_delimiter = ',')]
     pub venues: Vec<String>,
     /// How many levels of each side of a book are walked.
-    #[arg(long, env = "ARB_DETECTOR_DEPTH_LEVELS", default_value = "25", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, env = "ARB_DETECTOR_DEPTH_LEVELS", default_value_t = defaults::DEPTH_LEVELS as u32,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub depth_levels: u32,
     /// How often the `sys.state.detector-<strategy>` heartbeat is published.
     #[arg(long, env = "ARB_DETECTOR_HEARTBEAT_INTERVAL", value_parser = parse_duration, default_value = "5s")]
@@ -200,12 +223,12 @@ impl Config {
         let start_currencies: Vec<String> = self
             .start_currency
             .iter()
-            .map(|c| arb_shared::symbol::normalize_asset(c))
+            .map(|c| arb_contract::symbol::normalize_asset(c))
             .filter(|c| !c.is_empty())
             .collect();
         if self.strategy == Strategy::Triangular && start_currencies.is_empty() {
             return Err(DetectorError::Config(
-                "--start-currency must name a currency".into(),
+                "--start-currency must name a currency",
             ));
         }
         Ok(DetectorConfig {
@@ -224,95 +247,6 @@ impl Config {
             venues: self.venues.iter().map(|v| v.trim().to_owned()).collect(),
             depth_levels: self.depth_levels as usize,
         })
-    }
-}
-
-/// Taker fee per venue, as a fraction.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Fees {
-    per_venue: HashMap<String, Decimal>,
-    default: Decimal,
-}
-
-impl Fees {
-    /// Base-tier spot taker fees from EXCHANGES.md (2026), and `default` for any other venue.
-    pub fn with_defaults(default: Decimal) -> Self {
-        let per_venue = [
-            ("kraken", Decimal::new(40, 4)),
-            ("binance", Decimal::new(10, 4)),
-            ("coinbase", Decimal::new(120, 4)),
-            ("bybit", Decimal::new(10, 4)),
-            ("okx", Decimal::new(10, 4)),
-        ]
-        .into_iter()
-        .map(|(v, r)| (v.to_owned(), r))
-        .collect();
-        Fees { per_venue, default }
-    }
-
-    /// Every venue at the same rate.
-    pub fn flat(rate: Decimal) -> Self {
-        Fees {
-            per_venue: HashMap::new(),
-            default: rate,
-        }
-    }
-
-    pub fn set(&mut self, venue: &str, rate: Decimal) {
-        self.per_venue.insert(venue.to_owned(), rate);
-    }
-
-    pub fn rate(&self, venue: &str) -> Decimal {
-        self.per_venue.get(venue).copied().unwrap_or(self.default)
-    }
-}
-
-/// What a detector needs to know; no I/O settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DetectorConfig {
-    pub max_book_age: Duration,
-    pub min_net_edge_bps: Decimal,
-    /// Largest amount put in, in the quote (cross) or start (triangular) currency ...
-    pub max_notional: Decimal,
-    /// ... unless that currency has its own cap here.
-    pub max_notional_in: HashMap<String, Decimal>,
-    pub fees: Fees,
-    pub edge_tolerance_bps: Decimal,
-    pub size_tolerance: Decimal,
-    pub start_currencies: Vec<String>,
-    /// Empty: every venue.
-    pub venues: Vec<String>,
-    pub depth_levels: usize,
-}
-
-impl Default for DetectorConfig {
-    fn default() -> Self {
-        DetectorConfig {
-            max_book_age: Duration::from_secs(5),
-            min_net_edge_bps: Decimal::new(5, 0),
-            max_notional: Decimal::new(10_000, 0),
-            max_notional_in: HashMap::new(),
-            fees: Fees::with_defaults(Decimal::new(10, 4)),
-            edge_tolerance_bps: Decimal::new(2, 0),
-            size_tolerance: Decimal::new(10, 2),
-            start_currencies: vec!["USD".into()],
-            venues: Vec::new(),
-            depth_levels: 25,
-        }
-    }
-}
-
-impl DetectorConfig {
-    /// The notional cap for amounts in `currency`.
-    pub fn max_notional_for(&self, currency: &str) -> Decimal {
-        self.max_notional_in
-            .get(currency)
-            .copied()
-            .unwrap_or(self.max_notional)
-    }
-
-    pub fn venue_allowed(&self, venue: &str) -> bool {
-        self.venues.is_empty() || self.venues.iter().any(|v| v == venue)
     }
 }
 
@@ -372,8 +306,9 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_as_documented() {
+    fn flag_defaults_are_the_detector_defaults() {
         let c = Config::try_parse_from(["arb-detector"]).unwrap();
+        assert_eq!(c.detector().unwrap(), DetectorConfig::default());
         assert_eq!(c.strategy, Strategy::Cross);
         assert_eq!(c.books, "md.book.>");
         let d = c.detector().unwrap();

@@ -1,11 +1,12 @@
 //! Errors of the detector process.
 
-use arb_shared::{BusError, SubjectError};
+use arb_contract::SubjectError;
+use arb_runtime::BusError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DetectorError {
     #[error("bad configuration: {0}")]
-    Config(String),
+    Config(&'static str),
     #[error(transparent)]
     Bus(#[from] BusError),
     #[error(transparent)]
@@ -18,6 +19,36 @@ impl DetectorError {
         match self {
             DetectorError::Bus(e) => e.is_retryable(),
             DetectorError::Config(_) | DetectorError::Subject(_) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifier_table() {
+        let cases: Vec<(DetectorError, bool)> = vec![
+            (DetectorError::Config("no start currency"), false),
+            (
+                DetectorError::Subject(SubjectError::BadSymbol("x".into())),
+                false,
+            ),
+            (
+                DetectorError::Bus(BusError::Deadline(std::time::Duration::ZERO)),
+                true,
+            ),
+            (
+                DetectorError::Bus(BusError::Credentials {
+                    path: "/nope".into(),
+                    source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                }),
+                false,
+            ),
+        ];
+        for (e, retryable) in cases {
+            assert_eq!(e.is_retryable(), retryable, "{e}");
         }
     }
 }

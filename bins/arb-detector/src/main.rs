@@ -7,7 +7,7 @@ use clap::Parser;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    arb_shared::telemetry::init("arb-detector");
+    arb_runtime::telemetry::init("arb-detector");
     let config = arb_detector::Config::parse();
-    arb_detector::run(config, arb_shared::shutdown::signal()).await
+    arb_detector::run(config, arb_runtime::shutdown::signal()).await
 }

@@ -1,29 +1,27 @@
 //! The NATS boundary around a detector: core-NATS subscriptions on books and
 //! feed states (a detector only needs the latest book, so a missed tick is not
 //! data loss, and core NATS is the shortest hop), decode, detect, stamp the
-//! receive and publish times, publish to JetStream. Bad payloads are counted
-//! and reported on `sys.audit.detector` at a limited rate.
+//! receive and publish times, publish to JetStream. A payload that cannot be
+//! decoded, or decodes to a message that fails the contract's checks, is
+//! never used: it is dead-lettered on `sys.dlq.detector-<strategy>` (at a
+//! limited rate; the rest are counted).
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use arb_shared::bus::{Bus, Heartbeat, Publisher};
-use arb_shared::codec;
-use arb_shared::time::{self, Timestamp};
-use arb_shared::{
-    AuditEvent, BookSnapshot, EpisodeState, FeedStatus, Opportunity, Severity, new_id,
-};
+use arb_contract::time::Timestamp;
+use arb_contract::{BookSnapshot, CodecError, DeadLetter, EpisodeState, FeedStatus, Opportunity};
+use arb_detect::{Detector, detector};
+use arb_runtime::bus::{Bus, FLUSH_DEADLINE, Heartbeat, Publisher};
+use arb_runtime::{clock, headers};
 use futures::StreamExt;
 
 use crate::config::Config;
-use crate::{Detector, detector};
 
-/// The service name in `sys.audit.<service>`.
-pub const AUDIT_SERVICE: &str = "detector";
-/// At most this many bytes of a bad payload go into its audit record.
-const AUDIT_PAYLOAD_MAX: usize = 4096;
+/// At most this many bytes of a bad payload go into its dead letter.
+const DEAD_LETTER_PAYLOAD_MAX: usize = 4096;
 
 #[derive(Debug, Default, Clone)]
 struct Counters {
@@ -34,8 +32,8 @@ struct Counters {
     updated: u64,
     closed: u64,
     publish_errors: u64,
-    audits: u64,
-    audits_suppressed: u64,
+    dead_letters: u64,
+    dead_letters_suppressed: u64,
 }
 
 impl Counters {
@@ -48,8 +46,8 @@ impl Counters {
             ("opportunities_update", self.updated),
             ("opportunities_close", self.closed),
             ("publish_errors", self.publish_errors),
-            ("audits", self.audits),
-            ("audits_suppressed", self.audits_suppressed),
+            ("dead_letters", self.dead_letters),
+            ("dead_letters_suppressed", self.dead_letters_suppressed),
             ("open_episodes", open_episodes as u64),
         ]
         .into_iter()
@@ -58,7 +56,7 @@ impl Counters {
     }
 }
 
-/// A token bucket: `burst` audits at once, then one per `every`.
+/// A token bucket: `burst` dead letters at once, then one per `every`.
 struct RateLimit {
     burst: f64,
     tokens: f64,
@@ -91,48 +89,49 @@ impl RateLimit {
 }
 
 struct Runner {
-    strategy: &'static str,
+    service: String,
     detector: Box<dyn Detector>,
     publisher: Publisher,
     /// Set with `--core-publish`: opportunities go out as core NATS publishes.
-    core: Option<(async_nats::Client, arb_shared::Subjects)>,
+    core: Option<(async_nats::Client, arb_contract::Subjects)>,
     counters: Counters,
-    audit_limit: RateLimit,
-    suppressed_since_last: u64,
+    dead_letter_limit: RateLimit,
 }
 
 impl Runner {
     async fn on_book(&mut self, msg: async_nats::Message) {
-        let received = time::now();
-        match codec::decode::<BookSnapshot>(msg.headers.as_ref(), &msg.payload) {
+        let received = clock::now();
+        match headers::decode::<BookSnapshot>(msg.headers.as_ref(), &msg.payload) {
             Ok(book) => {
                 self.counters.books += 1;
                 let out = self.detector.on_book(&book);
                 self.publish(out, received).await;
             }
-            Err(e) => self.bad_payload(&msg, &e.to_string()).await,
+            Err(e) => self.bad_payload(&msg, &e, received).await,
         }
     }
 
     async fn on_status(&mut self, msg: async_nats::Message) {
-        let received = time::now();
-        match codec::decode::<FeedStatus>(msg.headers.as_ref(), &msg.payload) {
+        let received = clock::now();
+        match headers::decode::<FeedStatus>(msg.headers.as_ref(), &msg.payload) {
             Ok(status) => {
                 self.counters.statuses += 1;
                 let out = self.detector.on_status(&status);
                 self.publish(out, received).await;
             }
-            Err(e) => self.bad_payload(&msg, &e.to_string()).await,
+            Err(e) => self.bad_payload(&msg, &e, received).await,
         }
     }
 
     async fn publish(&mut self, out: Vec<Opportunity>, received: Timestamp) {
         for mut opp in out {
             opp.received_ts = Some(received);
-            opp.published_ts = Some(time::now());
-            let sent = match &self.core {
-                None => self.publisher.publish(&opp).await,
-                Some((client, subjects)) => publish_core(client, subjects, &opp).await,
+            opp.published_ts = Some(clock::now());
+            let sent: Result<(), Box<dyn std::error::Error + Send + Sync>> = match &self.core {
+                None => self.publisher.publish(&opp).await.map_err(Into::into),
+                Some((client, subjects)) => publish_core(client, subjects, &opp)
+                    .await
+                    .map_err(Into::into),
             };
             match sent {
                 Ok(()) => match opp.state {
@@ -148,39 +147,36 @@ impl Runner {
         }
     }
 
-    async fn bad_payload(&mut self, msg: &async_nats::Message, reason: &str) {
+    /// A message that cannot be used: dead-lettered with its reason (the
+    /// sink stores it in audit_events), never partly used.
+    async fn bad_payload(
+        &mut self,
+        msg: &async_nats::Message,
+        e: &CodecError,
+        received: Timestamp,
+    ) {
         self.counters.bad_payloads += 1;
-        if !self.audit_limit.allow() {
-            self.counters.audits_suppressed += 1;
-            self.suppressed_since_last += 1;
-            tracing::debug!(subject = %msg.subject, %reason, "bad payload (audit suppressed)");
+        if !self.dead_letter_limit.allow() {
+            self.counters.dead_letters_suppressed += 1;
+            tracing::debug!(subject = %msg.subject, error = %e, "bad payload (dead letter suppressed)");
             return;
         }
-        tracing::warn!(subject = %msg.subject, %reason, "bad payload, skipped");
-        let payload = msg.payload[..msg.payload.len().min(AUDIT_PAYLOAD_MAX)].to_vec();
-        let event = AuditEvent {
-            id: new_id(),
-            ts: time::now(),
-            service: AUDIT_SERVICE.to_owned(),
-            kind: "bad_payload".to_owned(),
-            severity: Severity::Warn,
-            message: format!("cannot decode message on {}: {reason}", msg.subject),
-            subject: Some(msg.subject.to_string()),
-            detail: serde_json::json!({
-                "strategy": self.strategy,
-                "headers": codec::header_strings(msg.headers.as_ref()),
-                "payload_len": msg.payload.len(),
-                "suppressed_since_last": self.suppressed_since_last,
-                "bad_payloads_total": self.counters.bad_payloads,
-            }),
-            payload: Some(payload),
-        };
-        self.suppressed_since_last = 0;
-        match self.publisher.publish(&event).await {
-            Ok(()) => self.counters.audits += 1,
+        tracing::warn!(subject = %msg.subject, error = %e, "bad payload, dead-lettered");
+        let payload = &msg.payload[..msg.payload.len().min(DEAD_LETTER_PAYLOAD_MAX)];
+        let letter = DeadLetter::new(
+            &self.service,
+            &msg.subject,
+            headers::strings(msg.headers.as_ref()),
+            payload,
+            e.to_string(),
+            None,
+            received,
+        );
+        match self.publisher.publish(&letter).await {
+            Ok(()) => self.counters.dead_letters += 1,
             Err(e) => {
                 self.counters.publish_errors += 1;
-                tracing::warn!(error = %e, "cannot publish audit event");
+                tracing::warn!(error = %e, "cannot publish dead letter");
             }
         }
     }
@@ -201,27 +197,35 @@ impl Runner {
 /// all the same, but nothing waits for (or retries on) a stream ack.
 async fn publish_core(
     client: &async_nats::Client,
-    subjects: &arb_shared::Subjects,
+    subjects: &arb_contract::Subjects,
     opp: &Opportunity,
-) -> Result<(), arb_shared::BusError> {
-    use arb_shared::codec::Message as _;
+) -> Result<(), CorePublishError> {
+    use arb_contract::codec::{self, Message as _};
     let subject = opp.subject(subjects)?;
-    let headers = codec::headers(opp, codec::ContentType::Msgpack);
+    let headers = headers::to_map(&codec::headers(opp, codec::ContentType::Msgpack));
     let payload = codec::encode(opp)?;
     client
-        .publish_with_headers(subject.clone(), headers, payload)
-        .await
-        .map_err(|e| arb_shared::BusError::Publish {
-            subject,
-            message: e.to_string(),
-        })
+        .publish_with_headers(subject, headers, payload)
+        .await?;
+    Ok(())
+}
+
+/// A core NATS publish that failed.
+#[derive(Debug, thiserror::Error)]
+enum CorePublishError {
+    #[error(transparent)]
+    Subject(#[from] arb_contract::SubjectError),
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    #[error(transparent)]
+    Publish(#[from] async_nats::PublishError),
 }
 
 pub(crate) async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     tokio::pin!(shutdown);
     let strategy = config.strategy.as_str();
     let service = format!("detector-{strategy}");
-    let det = detector(config.strategy, config.detector()?);
+    let det = detector(config.strategy.kind(), config.detector()?);
 
     let bus = tokio::select! {
         _ = &mut shutdown => return Ok(()),
@@ -267,15 +271,14 @@ pub(crate) async fn run(config: Config, shutdown: impl Future<Output = ()>) -> a
 
     let hb = Heartbeat::new(&service, env!("CARGO_PKG_VERSION"));
     let mut runner = Runner {
-        strategy,
+        service: service.clone(),
         detector: det,
         publisher: bus.publisher(config.max_inflight),
         core: config
             .core_publish
             .then(|| (bus.client.clone(), bus.subjects.clone())),
         counters: Counters::default(),
-        audit_limit: RateLimit::new(5, Duration::from_secs(1)),
-        suppressed_since_last: 0,
+        dead_letter_limit: RateLimit::new(5, Duration::from_secs(1)),
     };
     let mut tick = tokio::time::interval(config.heartbeat_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -295,13 +298,19 @@ pub(crate) async fn run(config: Config, shutdown: impl Future<Output = ()>) -> a
     }
 
     tracing::info!("shutting down: closing open episodes, flushing, draining");
-    let _ = books.unsubscribe().await;
-    let _ = statuses.unsubscribe().await;
-    let closes = runner.detector.close_all();
-    runner.publish(closes, time::now()).await;
-    runner.heartbeat(&hb).await;
-    if let Err(e) = runner.publisher.flush().await {
-        tracing::warn!(error = %e, "some publishes were not acknowledged");
+    // Bounded: with NATS down, publishing and flushing would wait for ever.
+    let tail = async {
+        let _ = books.unsubscribe().await;
+        let _ = statuses.unsubscribe().await;
+        let closes = runner.detector.close_all();
+        runner.publish(closes, clock::now()).await;
+        runner.heartbeat(&hb).await;
+        if let Err(e) = runner.publisher.flush().await {
+            tracing::warn!(error = %e, "some publishes were not acknowledged");
+        }
+    };
+    if tokio::time::timeout(FLUSH_DEADLINE, tail).await.is_err() {
+        tracing::warn!(deadline = ?FLUSH_DEADLINE, "NATS did not take the last publishes in time");
     }
     bus.drain().await;
     tracing::info!(counters = ?runner.counters, "detector stopped");

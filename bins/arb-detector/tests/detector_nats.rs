@@ -1,22 +1,21 @@
 //! The real `arb-detector` binary against the real NATS at
 //! nats://127.0.0.1:4222 (or `NATS_URL`), each test under its own subject
 //! prefix: books in, one `open` and one `close` per episode out; a bad payload
-//! becomes an audit record and the detector keeps going.
+//! is dead-lettered and the detector keeps going.
 #![allow(unused_crate_dependencies)]
 
 use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::time::Duration;
 
-use arb_shared::bus::Bus;
-use arb_shared::codec;
-use arb_shared::config::{NatsArgs, StreamArgs};
-use arb_shared::subject::StreamKind;
-use arb_shared::time::{Timestamp, from_nanos};
-use arb_shared::{
-    AuditEvent, BookSnapshot, ChecksumStatus, EpisodeState, Level, Opportunity, OpportunityKind,
-    RuntimeState, Side, new_id,
+use arb_contract::subject::StreamKind;
+use arb_contract::time::{Timestamp, from_nanos};
+use arb_contract::{
+    BookSnapshot, ChecksumStatus, DeadLetter, EpisodeState, Level, Opportunity, OpportunityKind,
+    RuntimeState, Side,
 };
+use arb_runtime::bus::Bus;
+use arb_runtime::config::{NatsArgs, StreamArgs};
 use futures::StreamExt;
 use rust_decimal::Decimal;
 
@@ -164,13 +163,14 @@ async fn next(sub: &mut async_nats::Subscriber, what: &str) -> async_nats::Messa
 
 async fn next_opp(sub: &mut async_nats::Subscriber, what: &str) -> Opportunity {
     let m = next(sub, what).await;
-    codec::decode(m.headers.as_ref(), &m.payload).expect("opportunity does not decode")
+    arb_runtime::headers::decode(m.headers.as_ref(), &m.payload)
+        .expect("opportunity does not decode")
 }
 
 /// Waits for the first heartbeat: the detector is subscribed by then.
 async fn wait_ready(hb: &mut async_nats::Subscriber, strategy: &str) {
     let m = next(hb, "the detector's heartbeat").await;
-    let state: RuntimeState = codec::decode(m.headers.as_ref(), &m.payload).unwrap();
+    let state: RuntimeState = arb_runtime::headers::decode(m.headers.as_ref(), &m.payload).unwrap();
     assert_eq!(state.service, format!("detector-{strategy}"));
 }
 
@@ -180,7 +180,7 @@ fn at_ms(ms: i64) -> Timestamp {
 
 fn book(venue: &str, symbol: &str, ms: i64, bid: (&str, &str), ask: (&str, &str)) -> BookSnapshot {
     BookSnapshot {
-        id: new_id(),
+        id: uuid::Uuid::now_v7(),
         venue: venue.into(),
         symbol: symbol.parse().unwrap(),
         exchange_ts: Some(at_ms(ms)),
@@ -204,7 +204,7 @@ async fn publish_books(setup: &Setup, books: &[BookSnapshot]) {
 async fn cross_episode_opens_once_closes_once_and_survives_a_bad_payload() {
     let setup = Setup::new().await;
     let mut opps = setup.subscribe("arb.opp.>").await;
-    let mut audits = setup.subscribe("sys.audit.detector").await;
+    let mut letters = setup.subscribe("sys.dlq.detector-cross").await;
     let mut hb = setup.subscribe("sys.state.detector-cross").await;
     let mut det = Detector::start(
         &setup.prefix,
@@ -318,13 +318,13 @@ async fn cross_episode_opens_once_closes_once_and_survives_a_bad_payload() {
     assert_eq!(eth.key, "ETH-USD_sim-a_sim-b");
     assert_ne!(eth.episode_id, open.episode_id);
 
-    // The bad payload became an audit record.
-    let m = next(&mut audits, "an audit record for the bad payload").await;
-    let audit: AuditEvent = codec::decode(m.headers.as_ref(), &m.payload).unwrap();
-    assert_eq!(audit.service, "detector");
-    assert_eq!(audit.kind, "bad_payload");
-    assert_eq!(audit.subject.as_deref(), Some(bad_subject.as_str()));
-    assert_eq!(audit.payload.as_deref(), Some(&b"this is not a book"[..]));
+    // The bad payload was dead-lettered with its reason.
+    let m = next(&mut letters, "a dead letter for the bad payload").await;
+    let letter: DeadLetter = arb_runtime::headers::decode(m.headers.as_ref(), &m.payload).unwrap();
+    assert_eq!(letter.service, "detector-cross");
+    assert_eq!(letter.subject, bad_subject);
+    assert!(letter.reason.contains("msgpack"), "{}", letter.reason);
+    assert_eq!(letter.payload, b"this is not a book");
 
     // SIGTERM: the open ETH episode is closed, and the process exits 0.
     let status = det.stop();
@@ -427,8 +427,8 @@ async fn core_publish_opportunities_are_still_stored_by_the_arb_stream() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let stored = stored.expect("the opportunity was not stored by the ARB stream");
-    let stored: Opportunity =
-        codec::decode(Some(&stored.headers), &stored.payload).expect("stored opportunity decodes");
+    let stored: Opportunity = arb_runtime::headers::decode(Some(&stored.headers), &stored.payload)
+        .expect("stored opportunity decodes");
     assert_eq!(stored.id, open.id);
     assert_eq!(stored.net_edge_bps, dec("69.8"));
     let status = det.stop();

@@ -2,9 +2,11 @@
 
 use std::time::Duration;
 
-use arb_shared::Symbol;
-use arb_shared::config::{NatsArgs, StreamArgs, parse_duration};
-use arb_shared::time::Timestamp;
+use arb_contract::Symbol;
+use arb_contract::time::Timestamp;
+use arb_runtime::ConfigError;
+use arb_runtime::config::{NatsArgs, StreamArgs, parse_duration};
+use arb_venues::BookSettings;
 
 /// Which venue this process serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -27,20 +29,28 @@ impl Venue {
     }
 }
 
-fn parse_symbol(s: &str) -> Result<Symbol, String> {
-    s.trim().parse().map_err(|e| format!("{e}"))
+fn bad(what: &'static str, value: &str, reason: impl ToString) -> ConfigError {
+    ConfigError::Value {
+        what,
+        value: value.to_owned(),
+        reason: reason.to_string(),
+    }
 }
 
-fn parse_ts(s: &str) -> Result<Timestamp, String> {
+fn parse_symbol(s: &str) -> Result<Symbol, ConfigError> {
+    s.trim().parse().map_err(|e| bad("symbol", s, e))
+}
+
+fn parse_ts(s: &str) -> Result<Timestamp, ConfigError> {
     chrono::DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&chrono::Utc))
-        .map_err(|e| format!("bad RFC 3339 time {s:?}: {e}"))
+        .map_err(|e| bad("RFC 3339 time", s, e))
 }
 
-fn parse_venue_name(s: &str) -> Result<String, String> {
-    arb_shared::subject::check_token("venue", s.trim())
+fn parse_venue_name(s: &str) -> Result<String, ConfigError> {
+    arb_contract::subject::check_token("venue", s.trim())
         .map(str::to_owned)
-        .map_err(|e| e.to_string())
+        .map_err(|e| bad("venue", s, e))
 }
 
 /// `arb-feed`: one venue's order books, published on `md.book.<venue>.<BASE-QUOTE>`.
@@ -55,7 +65,8 @@ pub struct Config {
     /// The venue to connect to.
     #[arg(long, env = "ARB_FEED_VENUE", value_enum, default_value = "sim")]
     pub venue: Venue,
-    /// Symbols to serve, comma-separated, as BASE/QUOTE (XBT is read as BTC).
+    /// Symbols to serve, comma-separated, as BASE/QUOTE (the Kraken feed
+    /// also reads Kraken's spellings, XBT for BTC).
     #[arg(long, env = "ARB_FEED_SYMBOLS", value_delimiter = ',', value_parser = parse_symbol,
           default_value = "BTC/USD,ETH/USD,ETH/BTC")]
     pub symbols: Vec<Symbol>,
@@ -113,7 +124,7 @@ pub struct Config {
     pub reconnect_initial: Duration,
     #[arg(long, env = "ARB_FEED_RECONNECT_MAX", value_parser = parse_duration, default_value = "30s")]
     pub reconnect_max: Duration,
-    /// How often the `sys.state.feed` heartbeat is published.
+    /// How often the `sys.state.feed-<venue>` heartbeat is published.
     #[arg(long, env = "ARB_FEED_HEARTBEAT_INTERVAL", value_parser = parse_duration, default_value = "5s")]
     pub heartbeat_interval: Duration,
     /// JetStream publish acks outstanding at most.
@@ -142,6 +153,22 @@ pub struct Config {
 }
 
 impl Config {
+    /// The service name in `sys.state.<service>` and `sys.audit.<service>`:
+    /// each feed reports as its own service.
+    pub fn service(&self) -> String {
+        format!("feed-{}", self.venue.as_str())
+    }
+
+    /// What every venue adapter is configured with.
+    pub fn book_settings(&self) -> BookSettings {
+        BookSettings {
+            symbols: self.symbols.clone(),
+            depth: self.depth,
+            book_levels: self.book_levels,
+            top: self.top,
+        }
+    }
+
     /// The simulated event time between two books.
     pub fn sim_step(&self) -> Duration {
         self.sim_step.unwrap_or_else(|| {
@@ -154,39 +181,10 @@ impl Config {
     }
 }
 
-/// Book depths Kraken's `book` channel accepts.
-pub const KRAKEN_DEPTHS: [usize; 5] = [10, 25, 100, 500, 1000];
-/// Snapshot limits Binance's `depth` accepts.
-pub const BINANCE_LIMITS: [usize; 8] = [5, 10, 20, 50, 100, 500, 1000, 5000];
-
-/// The smallest allowed value at or above `want` (the largest if none is).
-pub fn round_up_depth(want: usize, allowed: &[usize]) -> usize {
-    allowed
-        .iter()
-        .copied()
-        .find(|&a| a >= want)
-        .or_else(|| allowed.last().copied())
-        .unwrap_or(want)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::Parser;
-
-    #[test]
-    fn depth_rounds_up_to_what_the_venue_accepts() {
-        for (want, allowed, got) in [
-            (10, &KRAKEN_DEPTHS[..], 10),
-            (11, &KRAKEN_DEPTHS[..], 25),
-            (1, &KRAKEN_DEPTHS[..], 10),
-            (5000, &KRAKEN_DEPTHS[..], 1000),
-            (10, &BINANCE_LIMITS[..], 10),
-            (30, &BINANCE_LIMITS[..], 50),
-        ] {
-            assert_eq!(round_up_depth(want, allowed), got, "{want}");
-        }
-    }
 
     #[test]
     fn parses_flags_and_normalizes_symbols() {
@@ -201,8 +199,17 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.venue, Venue::Kraken);
+        assert_eq!(c.service(), "feed-kraken");
         assert_eq!(
             c.symbols.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            ["XBT/USD", "ETH/USD"],
+            "the contract does not know venue spellings"
+        );
+        // The Kraken adapter reads XBT as BTC.
+        let kraken =
+            arb_venues::kraken::KrakenAdapter::new(c.kraken_url.clone(), &c.book_settings());
+        assert_eq!(
+            kraken.symbols().map(|s| s.to_string()).collect::<Vec<_>>(),
             ["BTC/USD", "ETH/USD"]
         );
         assert_eq!(c.stale_timeout, Duration::from_secs(2));

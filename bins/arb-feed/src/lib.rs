@@ -4,16 +4,15 @@
 //! simulator), keeps a local order book per symbol that is checked by the
 //! venue's checksum or sequence numbers, and publishes the top levels on
 //! `md.book.<venue>.<BASE-QUOTE>` after each change. Connection and book
-//! health go to `md.status.<venue>`, bad frames to `sys.audit.feed`, counters
-//! to the `sys.state.feed` heartbeat.
+//! health go to `md.status.<venue>`, bad frames to `sys.audit.feed-<venue>`,
+//! counters to the `sys.state.feed-<venue>` heartbeat.
+//!
+//! The venues' protocols are the pure adapters of `arb-venues`; this crate
+//! is the I/O around them: the WebSocket loop ([`runner`]), the publishing
+//! edge ([`publish`]) and the simulator's pacing ([`sim`]).
 #![forbid(unsafe_code)]
 
-pub mod binance;
-pub mod book;
-pub mod coinbase;
 pub mod config;
-pub mod error;
-pub mod kraken;
 pub mod publish;
 pub mod ratelimit;
 pub mod runner;
@@ -22,23 +21,25 @@ pub mod sim;
 use std::future::Future;
 
 use anyhow::Context;
-use arb_shared::bus::Bus;
-use arb_shared::subject::StreamKind;
+use arb_contract::subject::StreamKind;
+use arb_runtime::bus::{Bus, FLUSH_DEADLINE};
+use arb_venues::{binance, coinbase, kraken};
 
 pub use config::{Config, Venue};
 
 // Used by the integration tests only.
 #[cfg(test)]
-use async_nats as _;
+use {arb_testkit as _, async_nats as _, crc32fast as _, rust_decimal as _, uuid as _};
 
 /// Runs the feed until `shutdown` resolves (or, for the simulator, `--count`
 /// books are out), then flushes the publisher and drains NATS.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     tokio::pin!(shutdown);
     anyhow::ensure!(!config.symbols.is_empty(), "no symbols given (--symbols)");
+    let service = config.service();
     let bus = tokio::select! {
         _ = &mut shutdown => return Ok(()),
-        bus = Bus::connect(&config.nats, publish::SERVICE, None) => bus.context("failed to connect to NATS")?,
+        bus = Bus::connect(&config.nats, &service, None) => bus.context("failed to connect to NATS")?,
     };
     for kind in [StreamKind::Md, StreamKind::Sys] {
         bus.ensure_stream(
@@ -49,39 +50,47 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         .await
         .context("failed to create the JetStream streams")?;
     }
-    let mut out = publish::Out::new(bus.publisher(config.max_inflight), config.min_interval);
+    let mut out = publish::Out::new(
+        &service,
+        bus.publisher(config.max_inflight),
+        config.min_interval,
+    );
     tracing::info!(venue = config.venue.as_str(), symbols = ?config.symbols.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "feed starting");
     match config.venue {
         Venue::Sim => sim::run(&config, &mut out, shutdown.as_mut()).await,
         Venue::Kraken => {
-            let depth = config::round_up_depth(config.depth, &config::KRAKEN_DEPTHS);
-            if depth != config.depth {
+            let a = kraken::KrakenAdapter::new(config.kraken_url.clone(), &config.book_settings());
+            if a.depth() != config.depth {
                 tracing::warn!(
                     asked = config.depth,
-                    used = depth,
+                    used = a.depth(),
                     "Kraken accepts book depths {:?}",
-                    config::KRAKEN_DEPTHS
+                    kraken::DEPTHS
                 );
             }
-            let a = kraken::KrakenAdapter::new(
-                config.kraken_url.clone(),
-                &config.symbols,
-                depth,
-                config.top,
-            );
             runner::run_ws(a, &config, &mut out, shutdown.as_mut()).await
         }
         Venue::Binance => {
-            let a = binance::BinanceAdapter::new(&config);
+            let a = binance::BinanceAdapter::new(
+                &config.binance_stream_url,
+                &config.binance_api_url,
+                &config.book_settings(),
+            );
             runner::run_ws(a, &config, &mut out, shutdown.as_mut()).await
         }
         Venue::Coinbase => {
-            let a = coinbase::CoinbaseAdapter::new(&config);
+            let a = coinbase::CoinbaseAdapter::new(&config.coinbase_url, &config.book_settings());
             runner::run_ws(a, &config, &mut out, shutdown.as_mut()).await
         }
     }
-    out.heartbeat().await;
-    out.flush().await;
+    // Bounded: with NATS down the last publishes would wait for ever.
+    let tail = async {
+        out.heartbeat().await;
+        out.flush().await;
+    };
+    if tokio::time::timeout(FLUSH_DEADLINE, tail).await.is_err() {
+        tracing::warn!(deadline = ?FLUSH_DEADLINE, "NATS did not take the last publishes in time");
+    }
     bus.drain().await;
     tracing::info!(counters = ?out.counters, "feed stopped");
     Ok(())

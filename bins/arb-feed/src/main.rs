@@ -8,7 +8,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    arb_shared::telemetry::init("feed");
+    arb_runtime::telemetry::init("feed");
     let config = Config::parse();
-    arb_feed::run(config, arb_shared::shutdown::signal()).await
+    arb_feed::run(config, arb_runtime::shutdown::signal()).await
 }

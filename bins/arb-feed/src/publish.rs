@@ -5,17 +5,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use arb_shared::bus::{Heartbeat, Publisher};
-use arb_shared::model::{
-    AuditEvent, BookSnapshot, FeedState, FeedStatus, ResyncReason, Severity, new_id,
+use arb_contract::model::{
+    AuditEvent, BookSnapshot, FeedState, FeedStatus, ResyncReason, Severity,
 };
-use arb_shared::{Message, Symbol, time};
+use arb_contract::{IdGen, Message, Symbol};
+use arb_runtime::bus::{Heartbeat, Publisher};
+use arb_runtime::clock;
 use tokio::time::Instant;
 
 use crate::ratelimit::{Offer, RateLimiter};
-
-/// The service name in `sys.audit.feed` and `sys.state.feed`.
-pub const SERVICE: &str = "feed";
 
 /// Raw frames in audit records are cut to this many bytes.
 pub const AUDIT_PAYLOAD_MAX: usize = 4096;
@@ -59,6 +57,8 @@ impl Counters {
 
 /// The feed's outbound side.
 pub struct Out {
+    service: String,
+    ids: IdGen,
     publisher: Publisher,
     heartbeat: Heartbeat,
     pub counters: Counters,
@@ -66,10 +66,13 @@ pub struct Out {
 }
 
 impl Out {
-    pub fn new(publisher: Publisher, min_interval: Duration) -> Self {
+    /// `service` names the feed in `sys.state.<service>` and `sys.audit.<service>`.
+    pub fn new(service: &str, publisher: Publisher, min_interval: Duration) -> Self {
         Out {
+            service: service.to_owned(),
+            ids: IdGen::new(service),
             publisher,
-            heartbeat: Heartbeat::new(SERVICE, env!("CARGO_PKG_VERSION")),
+            heartbeat: Heartbeat::new(service, env!("CARGO_PKG_VERSION")),
             counters: Counters::default(),
             limiter: RateLimiter::new(min_interval),
         }
@@ -130,9 +133,10 @@ impl Out {
         } else {
             tracing::info!(venue, symbol = ?sym, ?state, ?detail, "feed status");
         }
+        let ts = clock::now();
         let s = FeedStatus {
-            id: new_id(),
-            ts: time::now(),
+            id: self.ids.next(ts),
+            ts,
             venue: venue.to_owned(),
             symbol,
             state,
@@ -142,7 +146,7 @@ impl Out {
         self.send(&s).await;
     }
 
-    /// An audit record on `sys.audit.feed`; `payload` is cut to [`AUDIT_PAYLOAD_MAX`].
+    /// An audit record on `sys.audit.<service>`; `payload` is cut to [`AUDIT_PAYLOAD_MAX`].
     pub async fn audit(
         &mut self,
         venue: &str,
@@ -152,10 +156,11 @@ impl Out {
         payload: Option<&[u8]>,
     ) {
         let payload = payload.map(|p| p[..p.len().min(AUDIT_PAYLOAD_MAX)].to_vec());
+        let ts = clock::now();
         let e = AuditEvent {
-            id: new_id(),
-            ts: time::now(),
-            service: SERVICE.to_owned(),
+            id: self.ids.next(ts),
+            ts,
+            service: self.service.clone(),
             kind: kind.to_owned(),
             severity,
             message,

@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use arb_shared::Symbol;
-use arb_shared::model::BookSnapshot;
+use arb_contract::Symbol;
+use arb_contract::model::BookSnapshot;
 use tokio::time::Instant;
 
 /// What to do with an offered book.
@@ -93,8 +93,8 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arb_shared::model::ChecksumStatus;
-    use arb_shared::time::from_nanos;
+    use arb_contract::model::ChecksumStatus;
+    use arb_contract::time::from_nanos;
 
     fn book(symbol: &str, seq: u64) -> BookSnapshot {
         BookSnapshot {

@@ -7,93 +7,21 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use arb_shared::Symbol;
-use arb_shared::bus::backoff_policy;
-use arb_shared::model::{BookSnapshot, FeedState, ResyncReason, Severity};
-use arb_shared::time::{self, Timestamp};
+use arb_contract::model::{FeedState, ResyncReason, Severity};
+use arb_runtime::bus::backoff_policy;
+use arb_runtime::clock;
 use backoff::backoff::Backoff;
 use futures::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
+use arb_venues::{Action, Adapter, ApiError, FrameError};
+
 use crate::config::Config;
-use crate::error::FrameError;
 use crate::publish::Out;
 
-/// What an adapter asks the loop to do.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    /// Send a text frame on the market-data connection.
-    Send(String),
-    /// Publish a book.
-    Book(BookSnapshot),
-    /// Publish a status on `md.status.<venue>`.
-    Status {
-        symbol: Option<Symbol>,
-        state: FeedState,
-        reason: Option<ResyncReason>,
-        detail: Option<String>,
-    },
-    /// Send `request` to the venue's request/response endpoint after `delay`;
-    /// the reply comes back through [`Adapter::on_api`] with `key`.
-    Api {
-        key: String,
-        request: String,
-        delay: Duration,
-    },
-    /// An audit record without a raw frame.
-    Audit { kind: String, message: String },
-    /// Drop the connection and start again.
-    Reconnect(String),
-}
-
-impl Action {
-    pub fn status(
-        symbol: Option<Symbol>,
-        state: FeedState,
-        reason: Option<ResyncReason>,
-        detail: Option<String>,
-    ) -> Self {
-        Action::Status {
-            symbol,
-            state,
-            reason,
-            detail,
-        }
-    }
-}
-
-/// A venue's protocol: pure, driven by the loop.
-pub trait Adapter: Send {
-    fn venue(&self) -> &str;
-    /// The market-data endpoint to connect to.
-    fn url(&self) -> String;
-    /// The request/response endpoint, for venues that take snapshots there.
-    fn api_url(&self) -> Option<String> {
-        None
-    }
-    /// A new connection: forget every book and push the subscribe frames.
-    fn on_connect(&mut self, out: &mut Vec<Action>);
-    /// One text frame, received at `received`.
-    fn on_text(
-        &mut self,
-        text: &str,
-        received: Timestamp,
-        out: &mut Vec<Action>,
-    ) -> Result<(), FrameError>;
-    /// The reply to an [`Action::Api`] request.
-    fn on_api(
-        &mut self,
-        _key: &str,
-        _reply: Result<String, String>,
-        _received: Timestamp,
-        _out: &mut Vec<Action>,
-    ) {
-    }
-}
-
-type ApiReply = (u64, String, Result<String, String>);
+type ApiReply = (u64, String, Result<String, ApiError>);
 
 /// Runs `adapter` until `shutdown` resolves.
 pub async fn run_ws<A: Adapter>(
@@ -203,7 +131,7 @@ pub async fn run_ws<A: Adapter>(
                     out.counters.frames += 1;
                     match msg {
                         WsMessage::Text(t) => {
-                            let received = time::now();
+                            let received = clock::now();
                             match adapter.on_text(t.as_str(), received, &mut actions) {
                                 Ok(()) => {
                                     if !healthy {
@@ -225,7 +153,7 @@ pub async fn run_ws<A: Adapter>(
                 }
                 Some((ep, key, reply)) = api_rx.recv() => {
                     if ep == epoch {
-                        adapter.on_api(&key, reply, time::now(), &mut actions);
+                        adapter.on_api(&key, reply, clock::now(), &mut actions);
                     }
                 }
                 _ = tokio::time::sleep_until(stale_at) => {
@@ -322,30 +250,26 @@ fn spawn_api(
     tokio::spawn(async move {
         tokio::time::sleep(delay).await;
         let reply = match url {
-            None => Err("this venue has no request endpoint".to_owned()),
+            None => Err(ApiError::NoEndpoint),
             Some(url) => tokio::time::timeout(timeout * 2, api_request(&url, request))
                 .await
-                .unwrap_or_else(|_| Err("request timed out".to_owned())),
+                .unwrap_or(Err(ApiError::TimedOut(timeout * 2))),
         };
         let _ = tx.send((epoch, key, reply)).await;
     });
 }
 
-async fn api_request(url: &str, request: String) -> Result<String, String> {
+async fn api_request(url: &str, request: String) -> Result<String, ApiError> {
+    let transport = |e: tokio_tungstenite::tungstenite::Error| ApiError::Transport(Box::new(e));
     let (mut ws, _) = tokio_tungstenite::connect_async(url)
         .await
-        .map_err(|e| format!("connect to {url} failed: {e}"))?;
-    ws.send(WsMessage::text(request))
-        .await
-        .map_err(|e| format!("send failed: {e}"))?;
+        .map_err(transport)?;
+    ws.send(WsMessage::text(request)).await.map_err(transport)?;
     let reply = loop {
         match ws.next().await {
-            None => return Err("connection closed before the reply".to_owned()),
-            Some(Err(e)) => return Err(format!("read failed: {e}")),
+            None | Some(Ok(WsMessage::Close(_))) => return Err(ApiError::Closed),
+            Some(Err(e)) => return Err(transport(e)),
             Some(Ok(WsMessage::Text(t))) => break t.as_str().to_owned(),
-            Some(Ok(WsMessage::Close(_))) => {
-                return Err("connection closed before the reply".to_owned());
-            }
             Some(Ok(_)) => continue,
         }
     };

@@ -4,7 +4,7 @@
 
 mod common;
 
-use arb_shared::model::{FeedState, ResyncReason};
+use arb_contract::model::{FeedState, ResyncReason};
 use common::*;
 use serde_json::{Value, json};
 
@@ -38,7 +38,7 @@ async fn answer_depth(api: &mut MockServer, snapshots: &[(&str, u64, Value, Valu
     symbol
 }
 
-fn is_sym(b: &arb_shared::BookSnapshot, s: &str) -> bool {
+fn is_sym(b: &arb_contract::BookSnapshot, s: &str) -> bool {
     b.symbol.to_string() == s
 }
 
@@ -125,7 +125,7 @@ async fn sync_procedure_gap_resync_and_reconnect() {
         (vec![lv("10", "1")], vec![lv("11", "2")], Some(50))
     );
     assert!(
-        !h.seen.iter().any(|x| matches!(x, arb_shared::Decoded::Book(b) if b.bids.iter().any(|l| l.price == d("99")))),
+        !h.seen.iter().any(|x| matches!(x, arb_contract::Decoded::Book(b) if b.bids.iter().any(|l| l.price == d("99")))),
         "the stale event (u <= L) must never be applied"
     );
 
@@ -190,7 +190,7 @@ async fn sync_procedure_gap_resync_and_reconnect() {
     let a = h
         .audit("garbage frame audited", |a| a.kind == "garbage_frame")
         .await;
-    assert_eq!(a.service, "feed");
+    assert_eq!(a.service, "feed-binance");
     assert!(
         String::from_utf8_lossy(a.payload.as_deref().unwrap_or_default()).contains("[not json"),
         "the raw frame is kept: {a:?}"

@@ -4,7 +4,7 @@
 
 mod common;
 
-use arb_shared::model::{FeedState, ResyncReason};
+use arb_contract::model::{FeedState, ResyncReason};
 use common::*;
 use serde_json::json;
 
@@ -104,7 +104,7 @@ async fn snapshot_updates_reset_gap_resubscribe_and_reconnect() {
         .seen
         .iter()
         .find_map(|d| match d {
-            arb_shared::Decoded::Book(b) if b.symbol.to_string() == "ETH/USD" => Some(b.clone()),
+            arb_contract::Decoded::Book(b) if b.symbol.to_string() == "ETH/USD" => Some(b.clone()),
             _ => None,
         })
         .expect("ETH book");

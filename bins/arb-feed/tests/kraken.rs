@@ -4,7 +4,7 @@
 
 mod common;
 
-use arb_shared::model::{ChecksumStatus, FeedState, ResyncReason};
+use arb_contract::model::{ChecksumStatus, FeedState, ResyncReason};
 use common::*;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -200,7 +200,7 @@ async fn snapshot_and_updates_publish_verified_books_level_by_level() {
     assert!(
         !h.seen
             .iter()
-            .any(|d| matches!(d, arb_shared::Decoded::Status(s) if s.state == FeedState::Resync)),
+            .any(|d| matches!(d, arb_contract::Decoded::Status(s) if s.state == FeedState::Resync)),
         "no resync expected"
     );
     h.finish().await;
@@ -255,7 +255,7 @@ async fn wrong_checksum_resyncs_and_recovers_without_publishing_the_broken_book(
         .await;
     assert_eq!(b.checksum, ChecksumStatus::Verified);
     assert!(fresh.matches(&b, 10), "{b:?}");
-    assert!(!h.seen.iter().any(|x| matches!(x, arb_shared::Decoded::Book(b) if b.bids.iter().any(|l| l.qty == d("5") || l.qty == d("6")))));
+    assert!(!h.seen.iter().any(|x| matches!(x, arb_contract::Decoded::Book(b) if b.bids.iter().any(|l| l.qty == d("5") || l.qty == d("6")))));
     h.finish().await;
 }
 
@@ -294,7 +294,7 @@ async fn dropped_connection_reconnects_resubscribes_and_publishes_again() {
             s.counters.get("reconnects").copied().unwrap_or(0) >= 1
         })
         .await;
-    assert_eq!(hb.service, "feed");
+    assert_eq!(hb.service, "feed-kraken");
     h.finish().await;
 }
 
@@ -308,7 +308,7 @@ async fn garbage_is_audited_pings_answered_and_the_feed_keeps_going() {
     let a = h
         .audit("garbage audit", |a| a.kind == "garbage_frame")
         .await;
-    assert_eq!(a.service, "feed");
+    assert_eq!(a.service, "feed-kraken");
     assert_eq!(a.payload.as_deref(), Some(garbage.as_bytes()));
     send(
         &mut ws,
@@ -427,7 +427,9 @@ async fn per_symbol_rate_limit_publishes_the_latest_state_when_due() {
     let btc_books = h
         .seen
         .iter()
-        .filter(|d| matches!(d, arb_shared::Decoded::Book(b) if b.symbol.to_string() == "BTC/USD"))
+        .filter(
+            |d| matches!(d, arb_contract::Decoded::Book(b) if b.symbol.to_string() == "BTC/USD"),
+        )
         .count();
     assert_eq!(btc_books, 2);
     h.finish().await;

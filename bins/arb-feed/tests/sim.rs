@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::process::Stdio;
 
-use arb_shared::model::{BookSnapshot, FeedState};
+use arb_contract::model::{BookSnapshot, FeedState};
 use common::*;
 
 fn feed(h: &Harness, args: &[&str]) -> tokio::process::Command {
@@ -29,7 +29,7 @@ async fn run_sim(seed: &str, count: usize) -> Vec<BookSnapshot> {
         .expect("start arb-feed");
     let mut books = Vec::new();
     while books.len() < count {
-        if let arb_shared::Decoded::Book(mut b) = h.next().await {
+        if let arb_contract::Decoded::Book(mut b) = h.next().await {
             b.id = uuid::Uuid::nil();
             books.push(b);
         }

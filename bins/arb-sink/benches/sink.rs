@@ -17,13 +17,13 @@
 
 use std::time::{Duration, Instant};
 
-use arb_shared::bus::Bus;
-use arb_shared::codec::Decoded;
-use arb_shared::config::{NatsArgs, StreamArgs};
-use arb_shared::model::BookSnapshot;
-use arb_shared::sample;
-use arb_shared::subject::StreamKind;
-use arb_shared::time::from_nanos;
+use arb_contract::codec::Decoded;
+use arb_contract::model::BookSnapshot;
+use arb_contract::sample;
+use arb_contract::subject::StreamKind;
+use arb_contract::time::from_nanos;
+use arb_runtime::bus::Bus;
+use arb_runtime::config::{NatsArgs, StreamArgs};
 use arb_sink::rows::{CopyRows, Table};
 use arb_sink::store::{self, WriteMode};
 use clap::Parser;
@@ -318,8 +318,8 @@ async fn through_sink(
         let subject = b.subject(&bus.subjects).unwrap();
         p.publish_raw(
             subject,
-            b.headers(arb_shared::ContentType::Msgpack),
-            b.encode(arb_shared::ContentType::Msgpack).unwrap(),
+            arb_runtime::headers::to_map(&b.headers(arb_contract::ContentType::Msgpack)),
+            b.encode(arb_contract::ContentType::Msgpack).unwrap(),
         )
         .await
         .unwrap();
@@ -410,21 +410,21 @@ async fn through_sink(
 /// general decoder + COPY encode, and the fast book reader + COPY encode
 /// (what the sink does with a MessagePack book).
 fn cpu_per_message(books: &[Decoded]) -> [Duration; 3] {
-    let subjects = arb_shared::Subjects::default();
+    let subjects = arb_contract::Subjects::default();
     let payloads: Vec<(String, async_nats::HeaderMap, bytes::Bytes)> = books
         .iter()
         .map(|b| {
             (
                 b.subject(&subjects).unwrap(),
-                b.headers(arb_shared::ContentType::Msgpack),
-                b.encode(arb_shared::ContentType::Msgpack).unwrap(),
+                arb_runtime::headers::to_map(&b.headers(arb_contract::ContentType::Msgpack)),
+                b.encode(arb_contract::ContentType::Msgpack).unwrap(),
             )
         })
         .collect();
     let start = Instant::now();
     let mut n = 0;
     for (s, h, p) in &payloads {
-        n += Decoded::decode(&subjects, s, Some(h), p).is_ok() as usize;
+        n += arb_runtime::headers::decode_any(&subjects, s, Some(h), p).is_ok() as usize;
     }
     let decode = start.elapsed();
     assert_eq!(n, books.len());
@@ -434,7 +434,7 @@ fn cpu_per_message(books: &[Decoded]) -> [Duration; 3] {
     for batch in payloads.chunks(BATCH) {
         let mut rows = CopyRows::with_buffer(Table::MarketSnapshots, buffers.take());
         for (s, h, p) in batch {
-            let d = Decoded::decode(&subjects, s, Some(h), p).unwrap();
+            let d = arb_runtime::headers::decode_any(&subjects, s, Some(h), p).unwrap();
             rows.push(&d, s).unwrap();
         }
         buffers.give(std::hint::black_box(rows.finish()));
@@ -460,9 +460,9 @@ async fn consume_only(tb_args: &NatsArgs, n: usize, ack_all: bool) -> Duration {
         .expect("NATS");
     let durable = format!("bench-c-{}", uuid::Uuid::now_v7().simple());
     let policy = if ack_all {
-        arb_shared::bus::AckPolicy::All
+        arb_runtime::bus::AckPolicy::All
     } else {
-        arb_shared::bus::AckPolicy::Explicit
+        arb_runtime::bus::AckPolicy::Explicit
     };
     let consumer = bus
         .durable_consumer(
@@ -505,7 +505,7 @@ async fn consume_only(tb_args: &NatsArgs, n: usize, ack_all: bool) -> Duration {
 async fn main() {
     // The sink's own logs (a pause, a retry, gap filling) when RUST_LOG asks.
     if std::env::var_os("RUST_LOG").is_some() {
-        arb_shared::telemetry::init("bench");
+        arb_runtime::telemetry::init("bench");
     }
     let n: usize = std::env::var("ARB_BENCH_ROWS")
         .ok()
@@ -527,13 +527,13 @@ async fn main() {
         "{}/{db}",
         server.rsplit_once('/').map(|(s, _)| s).unwrap_or(server)
     );
-    let pool = arb_shared::db::connect(&db_url, 4, Some(Duration::from_secs(10)))
+    let pool = arb_runtime::db::connect(&db_url, 4, Some(Duration::from_secs(10)))
         .await
         .unwrap();
-    arb_shared::db::migrate(&pool).await.unwrap();
+    arb_runtime::db::migrate(&pool).await.unwrap();
 
     let ts0 = from_nanos(1_763_900_000_000_000_000);
-    arb_shared::db::ensure_partitions(&pool, ts0.date_naive(), 2)
+    arb_runtime::db::ensure_partitions(&pool, ts0.date_naive(), 2)
         .await
         .unwrap();
     let books: Vec<BookSnapshot> = (0..n as u64)

@@ -7,17 +7,21 @@
 //! It only ever says "not mine": whatever it does not read exactly as the
 //! general decoder would (another layout, an unknown or repeated field, a
 //! number where text is expected, text that is not plain, a symbol not in
-//! normal form, trailing bytes) makes it return `None`, and the caller decodes
-//! the message the general way, with the same errors as before. The tests
-//! check that both ways write the same row bytes, for valid books and for
-//! mutated payloads.
+//! normal form, trailing bytes), and whatever the contract's validation
+//! would refuse (a price or size that is not positive, a side out of order,
+//! an absurd time), makes it return `None`, and the caller decodes the
+//! message the general way, with the same errors (and dead letters) as
+//! before. Ids are read as 16 bytes of binary or as text, as the general
+//! decoder reads them. The tests check that both ways write the same row
+//! bytes, for valid books and for mutated payloads.
 
 use rmp::Marker;
 use uuid::Uuid;
 
-use arb_shared::model::ChecksumStatus;
-use arb_shared::symbol::Symbol;
-use arb_shared::time::{Timestamp, from_nanos};
+use arb_contract::model::ChecksumStatus;
+use arb_contract::symbol::Symbol;
+use arb_contract::time::{Timestamp, from_nanos, is_sane};
+use arb_contract::validate::{SideOrder, check_side};
 
 use crate::numeric::Plain;
 
@@ -88,9 +92,19 @@ pub fn read<'a>(payload: &'a [u8], levels: &mut Vec<PlainLevel>) -> Option<(Book
         levels.rotate_left(bids_at);
     }
     let received_ts = received_ts?;
+    let exchange_ts = exchange_ts.flatten();
+    // What validation refuses is the general decoder's to report.
+    let (bid_levels, ask_levels) = levels.split_at(n_bids);
+    if !is_sane(&received_ts)
+        || exchange_ts.is_some_and(|t| !is_sane(&t))
+        || check_side("bid", bid_levels.iter().copied(), SideOrder::Descending).is_err()
+        || check_side("ask", ask_levels.iter().copied(), SideOrder::Ascending).is_err()
+    {
+        return None;
+    }
     let head = BookHead {
         id: id?,
-        event_ts: exchange_ts.flatten().unwrap_or(received_ts),
+        event_ts: exchange_ts.unwrap_or(received_ts),
         received_ts,
         venue: venue?,
         symbol: symbol?,
@@ -187,11 +201,16 @@ impl<'a> Reader<'a> {
         i64::try_from(self.int()?).ok()
     }
 
-    /// A UUID as `uuid` writes one for MessagePack: 16 bytes of binary. (The
-    /// general decoder refuses an id as text there, so this does not take one.)
+    /// A UUID as `uuid` writes one for MessagePack (16 bytes of binary), or
+    /// as text, which the contract also reads.
     fn uuid(&mut self) -> Option<Uuid> {
+        let rest = self.0;
         match self.marker()? {
             Marker::Bin8 if self.u8()? == 16 => Some(Uuid::from_bytes(self.be()?)),
+            Marker::FixStr(_) | Marker::Str8 => {
+                self.0 = rest;
+                Uuid::parse_str(self.str()?).ok()
+            }
             _ => None,
         }
     }
@@ -224,8 +243,8 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arb_shared::model::BookSnapshot;
-    use arb_shared::sample;
+    use arb_contract::model::BookSnapshot;
+    use arb_contract::sample;
 
     fn ts() -> Timestamp {
         from_nanos(1_763_900_000_000_000_000)
@@ -237,7 +256,7 @@ mod tests {
         b.exchange_ts = Some(from_nanos(1_763_899_999_000_000_000));
         b.sequence = Some(42);
         b.checksum = ChecksumStatus::Verified;
-        let payload = arb_shared::codec::encode(&b).expect("encodes");
+        let payload = arb_contract::codec::encode(&b).expect("encodes");
         let mut levels = Vec::new();
         let (head, bids) = read(&payload, &mut levels).expect("the fast reader takes it");
         assert_eq!(
@@ -267,10 +286,13 @@ mod tests {
         // As JSON, the id is text; `reencode_with_binary_id` puts it back as bytes.
         let good = serde_json::to_value(&b).expect("json");
         let mut levels = Vec::new();
-        let real = arb_shared::codec::encode(&b).expect("encodes");
+        let real = arb_contract::codec::encode(&b).expect("encodes");
         assert!(read(&real, &mut levels).is_some());
+        // An id as text (as another language writes it) is read all the same.
+        let text_id = named(&good);
+        let (head, _) = read(&text_id, &mut levels).expect("an id as text");
+        assert_eq!(head.id, b.id);
         let cases: Vec<(&str, Vec<u8>)> = vec![
-            ("id as text", named(&good)),
             ("array layout", rmp_serde::to_vec(&b).expect("encodes")),
             ("trailing byte", [&real[..], &[0xc0]].concat()),
             ("truncated", real[..real.len() - 1].to_vec()),
@@ -292,8 +314,15 @@ mod tests {
             Plain::parse(&b.asks[0].price.to_string())
         );
         for (field, value) in [
-            ("symbol", serde_json::json!("XBT/USD")),
+            ("symbol", serde_json::json!("btc/usd")),
             ("symbol", serde_json::json!("BTC-USD")),
+            // What validation refuses: not positive, out of order, absurd times.
+            ("bids", serde_json::json!([["100", "0"]])),
+            ("bids", serde_json::json!([["-1", "1"]])),
+            ("bids", serde_json::json!([["99", "1"], ["100", "1"]])),
+            ("asks", serde_json::json!([["101", "1"], ["101", "2"]])),
+            ("received_ts", serde_json::json!(1)),
+            ("exchange_ts", serde_json::json!(i64::MAX)),
             ("bids", serde_json::json!([["1e3", "1"]])),
             ("asks", serde_json::json!([[100.5, "1"]])),
             ("asks", serde_json::json!([["100.5", "1", "2"]])),

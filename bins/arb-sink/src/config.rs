@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use arb_shared::config::{NatsArgs, StreamArgs, parse_duration};
-use arb_shared::secret::Secret;
-use arb_shared::subject::StreamKind;
+use arb_contract::subject::StreamKind;
+use arb_runtime::config::{NatsArgs, StreamArgs, parse_duration};
+use arb_runtime::secret::Secret;
 
 use crate::store::WriteMode;
 

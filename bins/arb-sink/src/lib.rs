@@ -20,10 +20,18 @@ use anyhow::Context as _;
 use backoff::backoff::Backoff;
 use tokio::sync::{Mutex, watch};
 
-use arb_shared::bus::{Bus, Heartbeat, backoff_policy};
-use arb_shared::secret::redact_url;
+use arb_runtime::BusError;
+use arb_runtime::db::DbError;
+
+use arb_runtime::bus::{Bus, FLUSH_DEADLINE, Heartbeat, backoff_policy};
+use arb_runtime::clock;
+use arb_runtime::secret::redact_url;
 
 pub use config::SinkConfig;
+
+// Used by the integration tests only.
+#[cfg(test)]
+use arb_testkit as _;
 
 /// The allocator the sink runs with (`#[global_allocator]` in the binary and
 /// the benchmark): mimalloc. The sink allocates and frees a few small
@@ -31,13 +39,15 @@ pub use config::SinkConfig;
 pub type Allocator = mimalloc::MiMalloc;
 use pipeline::{Counters, Ctx};
 
-/// Retries `op` with backoff until it succeeds or `shutdown` flips; returns
-/// `None` on shutdown.
+/// Retries `op` with backoff while its error is transient, until it
+/// succeeds or `shutdown` flips (`Ok(None)`); a permanent error is returned
+/// at once, to end start-up with it.
 async fn until_ok<T, E: std::fmt::Display, F, Fut>(
     what: &str,
     shutdown: &mut watch::Receiver<bool>,
+    is_retryable: fn(&E) -> bool,
     mut op: F,
-) -> Option<T>
+) -> Result<Option<T>, E>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
@@ -45,15 +55,16 @@ where
     let mut policy = backoff_policy(Duration::from_millis(200), Duration::from_secs(10));
     loop {
         match op().await {
-            Ok(v) => return Some(v),
-            Err(e) => {
+            Ok(v) => return Ok(Some(v)),
+            Err(e) if is_retryable(&e) => {
                 let wait = policy.next_backoff().unwrap_or(Duration::from_secs(10));
                 tracing::warn!(error = %e, ?wait, "{what} failed, retrying");
                 tokio::select! {
-                    _ = shutdown.changed() => return None,
+                    _ = shutdown.changed() => return Ok(None),
                     _ = tokio::time::sleep(wait) => {}
                 }
             }
+            Err(e) => return Err(e),
         }
     }
 }
@@ -61,15 +72,16 @@ where
 /// Runs the sink until `shutdown` resolves; then finishes the batches in
 /// flight, acks what was committed, and drains the NATS connection.
 pub async fn run(cfg: SinkConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);
 
+    // A malformed URL is known before anything connects.
+    let pool = arb_runtime::db::pool(cfg.database_url.expose(), cfg.db_connections, "arb-sink")
+        .context("DATABASE_URL cannot be used")?;
     let bus = tokio::select! {
         bus = Bus::connect(&cfg.nats, &cfg.service, None) => bus.context("failed to connect to NATS")?,
         _ = &mut shutdown => return Ok(()),
     };
-    let pool = arb_shared::db::pool(cfg.database_url.expose(), cfg.db_connections, "arb-sink")
-        .with_context(|| format!("bad DATABASE_URL {}", redact_url(cfg.database_url.expose())))?;
     tracing::info!(nats = %redact_url(&cfg.nats.nats_url), db = %redact_url(cfg.database_url.expose()),
         durable = %cfg.durable, batch_size = cfg.batch_size, batch_max_age = ?cfg.batch_max_age, "arb-sink starting");
 
@@ -87,29 +99,47 @@ pub async fn run(cfg: SinkConfig, shutdown: impl Future<Output = ()>) -> anyhow:
 
     let setup = async {
         let mut rx = stop_rx.clone();
-        until_ok("creating streams", &mut rx, || {
+        let streams = until_ok("creating streams", &mut rx, BusError::is_retryable, || {
             bus.ensure_streams(&cfg.streams)
         })
-        .await?;
+        .await
+        .context("cannot set up the JetStream streams")?;
+        if streams.is_none() {
+            return Ok(None);
+        }
         if cfg.migrate {
-            until_ok("migrating the database", &mut rx, || {
-                arb_shared::db::migrate(&pool)
-            })
-            .await?;
+            let done = until_ok(
+                "migrating the database",
+                &mut rx,
+                DbError::is_retryable,
+                || arb_runtime::db::migrate(&pool),
+            )
+            .await
+            .context("cannot migrate the database")?;
+            if done.is_none() {
+                return Ok(None);
+            }
             tracing::info!("database schema is current");
         }
-        until_ok("creating market_snapshots partitions", &mut rx, || async {
-            let today = chrono::Utc::now().date_naive();
-            ctx.partitions
-                .lock()
-                .await
-                .ensure_ahead(&pool, today, cfg.partitions_ahead)
-                .await
-        })
+        let is_retryable: fn(&sqlx::Error) -> bool = arb_runtime::db::is_retryable;
+        until_ok(
+            "creating market_snapshots partitions",
+            &mut rx,
+            is_retryable,
+            || async {
+                let today = clock::now().date_naive();
+                ctx.partitions
+                    .lock()
+                    .await
+                    .ensure_ahead(&pool, today, cfg.partitions_ahead)
+                    .await
+            },
+        )
         .await
+        .context("cannot create market_snapshots partitions")
     };
     let ready = tokio::select! {
-        r = setup => r.is_some(),
+        r = setup => r?.is_some(),
         _ = &mut shutdown => false,
     };
     if !ready {
@@ -130,13 +160,20 @@ pub async fn run(cfg: SinkConfig, shutdown: impl Future<Output = ()>) -> anyhow:
     shutdown.await;
     tracing::info!("stopping: finishing the batches in flight");
     let _ = stop_tx.send(true);
-    for t in tasks {
-        let _ = t.await;
+    // What was read is written and acked, within a deadline: with NATS or
+    // PostgreSQL down it would wait for ever. Past it nothing more is acked,
+    // and JetStream redelivers what was not.
+    let finish = async {
+        for t in tasks {
+            let _ = t.await;
+        }
+        let _ = heartbeat.await;
+    };
+    if tokio::time::timeout(FLUSH_DEADLINE, finish).await.is_err() {
+        tracing::warn!(deadline = ?FLUSH_DEADLINE, "batches still in flight at the deadline are left to redelivery");
     }
-    let _ = heartbeat.await;
-    let _ = stop_rx.changed().await;
     bus.drain().await;
-    pool.close().await;
+    let _ = tokio::time::timeout(Duration::from_millis(500), pool.close()).await;
     tracing::info!(counters = ?ctx.counters.snapshot(), "arb-sink stopped");
     Ok(())
 }
@@ -169,7 +206,7 @@ async fn heartbeat_loop(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
         if last {
             return;
         }
-        let today = chrono::Utc::now().date_naive();
+        let today = clock::now().date_naive();
         if let Err(e) = ctx
             .partitions
             .lock()

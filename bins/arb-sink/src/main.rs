@@ -8,7 +8,7 @@ static GLOBAL: arb_sink::Allocator = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    arb_shared::telemetry::init("arb-sink");
+    arb_runtime::telemetry::init("arb-sink");
     let cfg = arb_sink::SinkConfig::parse();
-    arb_sink::run(cfg, arb_shared::shutdown::signal()).await
+    arb_sink::run(cfg, arb_runtime::shutdown::signal()).await
 }

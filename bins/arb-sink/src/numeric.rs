@@ -161,6 +161,42 @@ impl Plain {
     }
 }
 
+impl Plain {
+    /// The value as a signed mantissa at `scale` decimals, if it fits.
+    fn at_scale(&self, scale: u8) -> Option<i128> {
+        let m = i128::try_from(self.m).ok()?;
+        let m = m.checked_mul(10i128.checked_pow(u32::from(scale.checked_sub(self.scale)?))?)?;
+        Some(if self.neg { -m } else { m })
+    }
+}
+
+impl arb_contract::validate::LevelValue for Plain {
+    fn is_positive(&self) -> bool {
+        !self.neg && self.m > 0
+    }
+
+    /// By value (`1.50` equals `1.5`); `None` when the two cannot be brought
+    /// to one scale in 128 bits (then the fast reader leaves the book to the
+    /// general decoder).
+    fn cmp_value(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        let scale = self.scale.max(other.scale);
+        Some(self.at_scale(scale)?.cmp(&other.at_scale(scale)?))
+    }
+}
+
+impl std::fmt::Display for Plain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let digits = format!("{:0>width$}", self.m, width = usize::from(self.scale) + 1);
+        let (int, frac) = digits.split_at(digits.len() - usize::from(self.scale));
+        let sign = if self.neg { "-" } else { "" };
+        if frac.is_empty() {
+            write!(f, "{sign}{int}")
+        } else {
+            write!(f, "{sign}{int}.{frac}")
+        }
+    }
+}
+
 /// A value written as `NUMERIC`.
 pub trait NumericValue {
     /// Its sign, mantissa and scale, as a `Decimal` has them.

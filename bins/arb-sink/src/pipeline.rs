@@ -28,11 +28,12 @@ use futures::StreamExt;
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio::time::Instant;
 
-use arb_shared::bus::{Bus, backoff_policy};
-use arb_shared::codec::{ContentType, Decoded, header_strings};
-use arb_shared::model::{BookSnapshot, DeadLetter, id_at, new_id, stable_hash};
-use arb_shared::subject::StreamKind;
-use arb_shared::{Message, time};
+use arb_contract::codec::{ContentType, Decoded};
+use arb_contract::model::{BookSnapshot, DeadLetter, StreamPlace};
+use arb_contract::subject::StreamKind;
+use arb_contract::{CodecError, Message};
+use arb_runtime::bus::{Bus, backoff_policy, server_time};
+use arb_runtime::{clock, headers};
 
 use crate::acks::AckTracker;
 use crate::config::SinkConfig;
@@ -120,17 +121,16 @@ impl Source {
         }
     }
 
-    /// Stream name, stream sequence, and when the stream stored it.
-    fn place(&self) -> Option<(String, u64, time::Timestamp)> {
-        let (stream, seq, at) = match self {
-            Source::Delivered(m) => {
-                let i = m.info().ok()?;
-                (i.stream.to_owned(), i.stream_sequence, i.published)
-            }
-            Source::Fetched { stream, msg } => (stream.clone(), msg.sequence, msg.time),
-        };
-        let at = time::from_nanos(at.unix_timestamp_nanos().clamp(0, i64::MAX as i128) as i64);
-        Some((stream, seq, at))
+    /// Where the message sits in its stream.
+    fn place(&self) -> Option<StreamPlace> {
+        match self {
+            Source::Delivered(m) => arb_runtime::bus::stream_place(m),
+            Source::Fetched { stream, msg } => Some(StreamPlace {
+                stream: stream.clone(),
+                seq: msg.sequence,
+                stored: server_time(msg.time.unix_timestamp_nanos()),
+            }),
+        }
     }
 
     fn delivery(&self) -> Option<&jetstream::Message> {
@@ -175,39 +175,28 @@ struct Rejected {
 }
 
 fn reject(ctx: &Ctx, entry: Entry, reason: String) -> Rejected {
-    let place = entry.src.place();
-    // Derived from where the message sits in its stream, so a redelivery of the
-    // same bad message (or a fetched copy) maps to the same audit row.
-    let id = match &place {
-        Some((s, seq, at)) => id_at(
-            *at,
-            stable_hash(&[ctx.cfg.service.as_bytes(), s.as_bytes(), &seq.to_be_bytes()]),
-        ),
-        None => new_id(),
-    };
-    let (stream, stream_seq) = place.map_or((None, None), |(s, q, _)| (Some(s), Some(q)));
-    let letter = DeadLetter {
-        id,
-        ts: time::now(),
-        service: ctx.cfg.service.clone(),
-        subject: entry.src.subject().to_owned(),
+    // The contract's one id rule: from where the message sits in its stream,
+    // so a redelivery of the same bad message (or a fetched copy) maps to the
+    // same audit row.
+    let letter = DeadLetter::new(
+        &ctx.cfg.service,
+        entry.src.subject(),
+        headers::strings(entry.src.headers()),
+        entry.src.payload(),
         reason,
-        headers: header_strings(entry.src.headers()),
-        stream,
-        stream_seq,
-        payload: entry.src.payload().to_vec(),
-    };
+        entry.src.place(),
+        clock::now(),
+    );
     Rejected { entry, letter }
 }
 
-fn decode(ctx: &Ctx, src: &Source) -> Result<Decoded, String> {
-    Decoded::decode(
+fn decode(ctx: &Ctx, src: &Source) -> Result<Decoded, CodecError> {
+    headers::decode_any(
         &ctx.bus.subjects,
         src.subject(),
         src.headers(),
         src.payload(),
     )
-    .map_err(|e| e.to_string())
 }
 
 /// A batch being filled by the reader: rows are encoded as messages arrive.
@@ -259,7 +248,7 @@ impl Batch {
         let decoded = match Decoded::schema_of(
             &ctx.bus.subjects,
             src.subject(),
-            src.headers(),
+            headers::wire(src.headers()),
             src.payload(),
         ) {
             Ok((ct, name, version)) => {
@@ -658,7 +647,7 @@ async fn write_retrying(
         .await;
         match result {
             Ok(written) => return WriteOutcome::Committed(written),
-            Err(e) if arb_shared::db::is_retryable(&e) || is_missing_partition(&e) => {
+            Err(e) if arb_runtime::db::is_retryable(&e) || is_missing_partition(&e) => {
                 ctx.counters.db_errors.fetch_add(1, Ordering::Relaxed);
                 if is_missing_partition(&e) {
                     ctx.partitions.lock().await.forget();

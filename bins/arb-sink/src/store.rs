@@ -162,7 +162,7 @@ impl Partitions {
         missing.sort();
         missing.dedup();
         for day in missing {
-            let created = arb_shared::db::ensure_partitions(pool, day, 1).await?;
+            let created = arb_runtime::db::ensure_partitions(pool, day, 1).await?;
             if !created.is_empty() {
                 tracing::info!(partitions = ?created, "created market_snapshots partitions");
             }

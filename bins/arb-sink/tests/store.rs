@@ -4,9 +4,9 @@
 #![allow(unused_crate_dependencies)]
 #![allow(clippy::type_complexity)] // rows read back as tuples, column by column
 
-use arb_shared::codec::Decoded;
-use arb_shared::sample;
-use arb_shared::time::from_nanos;
+use arb_contract::codec::Decoded;
+use arb_contract::sample;
+use arb_contract::time::from_nanos;
 use arb_sink::rows::{CopyRows, Table};
 use arb_sink::store::{self, Partitions, WriteMode};
 use bytes::Bytes;
@@ -43,7 +43,7 @@ fn samples() -> Vec<Decoded> {
         .collect()
 }
 
-#[sqlx::test(migrator = "arb_shared::db::MIGRATOR")]
+#[sqlx::test(migrator = "arb_runtime::db::MIGRATOR")]
 async fn every_type_round_trips_through_its_table(pool: PgPool) {
     prepare(&pool).await;
     let msgs = samples();
@@ -194,7 +194,7 @@ async fn total_rows(pool: &PgPool) -> i64 {
     n
 }
 
-#[sqlx::test(migrator = "arb_shared::db::MIGRATOR")]
+#[sqlx::test(migrator = "arb_runtime::db::MIGRATOR")]
 async fn a_redelivered_batch_adds_nothing_in_either_mode(pool: PgPool) {
     prepare(&pool).await;
     let msgs = samples();

@@ -11,11 +11,11 @@ use clap::{Parser, Subcommand};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-use arb_shared::bus::Bus;
-use arb_shared::codec::{self, ContentType, Decoded, header_strings};
-use arb_shared::config::{NatsArgs, StreamArgs, parse_duration};
-use arb_shared::db;
-use arb_shared::secret::{Secret, redact_url};
+use arb_contract::codec::{self, ContentType, Decoded, WireHeaders};
+use arb_runtime::bus::Bus;
+use arb_runtime::config::{NatsArgs, StreamArgs, parse_duration};
+use arb_runtime::secret::{Secret, redact_url};
+use arb_runtime::{clock, db, headers};
 
 #[derive(Parser, Debug)]
 #[command(name = "arbctl", version, about = "Operate an arbitrade stack")]
@@ -198,7 +198,7 @@ async fn db_command(
             older_than,
             dry_run,
         } => {
-            let cutoff = chrono::Utc::now() - chrono::Duration::from_std(older_than)?;
+            let cutoff = clock::now() - chrono::Duration::from_std(older_than)?;
             if dry_run {
                 let v = db::verify(pool).await?;
                 let cutoff_name = format!(
@@ -229,13 +229,13 @@ async fn db_command(
 }
 
 /// One tapped message as a JSON line.
-pub fn tap_line(subjects: &arb_shared::Subjects, msg: &async_nats::Message) -> Value {
-    let headers = header_strings(msg.headers.as_ref());
-    match Decoded::decode(subjects, &msg.subject, msg.headers.as_ref(), &msg.payload) {
-        Ok(body) => json!({"subject": msg.subject.as_str(), "headers": headers, "body": body}),
+pub fn tap_line(subjects: &arb_contract::Subjects, msg: &async_nats::Message) -> Value {
+    let hs = headers::strings(msg.headers.as_ref());
+    match headers::decode_any(subjects, &msg.subject, msg.headers.as_ref(), &msg.payload) {
+        Ok(body) => json!({"subject": msg.subject.as_str(), "headers": hs, "body": body}),
         Err(e) => json!({
             "subject": msg.subject.as_str(),
-            "headers": headers,
+            "headers": hs,
             "error": e.to_string(),
             "raw": String::from_utf8_lossy(&msg.payload),
         }),
@@ -268,7 +268,7 @@ async fn tap(
             },
             None => tokio::select! {
                 n = sub.next() => n,
-                _ = arb_shared::shutdown::signal() => break,
+                _ = arb_runtime::shutdown::signal() => break,
             },
         };
         let Some(msg) = next else { break };
@@ -291,11 +291,10 @@ async fn publish(
     let subject = bus.subjects.with_prefix(subject);
     let mut publisher = bus.publisher(1);
     if raw {
-        let headers = codec::header_map([(codec::CONTENT_TYPE, codec::JSON)]);
         publisher
             .publish_raw(
                 subject.clone(),
-                headers,
+                headers::header_map([(codec::CONTENT_TYPE, codec::JSON)]),
                 bytes::Bytes::from(body.to_owned()),
             )
             .await?;
@@ -303,17 +302,21 @@ async fn publish(
         let mut value: Value =
             serde_json::from_str(body).context("the message is not valid JSON")?;
         if let Some(obj) = value.as_object_mut() {
-            obj.entry("id")
-                .or_insert_with(|| json!(arb_shared::new_id()));
+            obj.entry("id").or_insert_with(|| json!(clock::new_id()));
         } else {
             bail!("the message must be a JSON object");
         }
-        let msg = Decoded::decode(&bus.subjects, &subject, None, &serde_json::to_vec(&value)?)
-            .with_context(|| format!("not a valid message for {subject}"))?;
+        let msg = Decoded::decode(
+            &bus.subjects,
+            &subject,
+            WireHeaders::NONE,
+            &serde_json::to_vec(&value)?,
+        )
+        .with_context(|| format!("not a valid message for {subject}"))?;
         publisher
             .publish_raw(
                 subject.clone(),
-                msg.headers(ContentType::Msgpack),
+                headers::to_map(&msg.headers(ContentType::Msgpack)),
                 msg.encode(ContentType::Msgpack)?,
             )
             .await?;
@@ -336,7 +339,7 @@ async fn streams(
         bus.ensure_streams(limits).await?;
     }
     let mut report = Vec::new();
-    for kind in arb_shared::subject::StreamKind::ALL {
+    for kind in arb_contract::subject::StreamKind::ALL {
         let name = bus.subjects.stream_name(kind);
         let mut stream = match bus.js.get_stream(&name).await {
             Ok(s) => s,

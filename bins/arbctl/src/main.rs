@@ -5,7 +5,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() {
-    arb_shared::telemetry::init("arbctl");
+    arb_runtime::telemetry::init("arbctl");
     let cli = arbctl::Cli::parse();
     let mut stdout = std::io::stdout();
     match arbctl::run(cli, &mut stdout).await {

@@ -7,14 +7,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use arb_feed::Config;
-use arb_shared::bus::Bus;
-use arb_shared::config::{NatsArgs, StreamArgs};
-use arb_shared::model::{
+use arb_contract::model::{
     AuditEvent, BookSnapshot, FeedState, FeedStatus, ResyncReason, RuntimeState,
 };
-use arb_shared::subject::StreamKind;
-use arb_shared::{Decoded, Level, Subjects};
+use arb_contract::subject::StreamKind;
+use arb_contract::{Decoded, Level, Subjects};
+use arb_feed::Config;
+use arb_runtime::bus::Bus;
+use arb_runtime::config::{NatsArgs, StreamArgs};
 use clap::Parser;
 use futures::{SinkExt, StreamExt};
 use rust_decimal::Decimal;
@@ -154,7 +154,7 @@ impl Harness {
                 )
             })
             .expect("NATS subscription ended");
-        let d = Decoded::decode(
+        let d = arb_runtime::headers::decode_any(
             &self.subjects,
             &msg.subject,
             msg.headers.as_ref(),

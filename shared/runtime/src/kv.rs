@@ -1,0 +1,125 @@
+//! Runtime switches in a NATS KV bucket: open (or create) a bucket under the
+//! subject prefix, and watch it so that the current value of every key
+//! arrives first, then a [`KvEvent::Ready`] marker, then each change as it
+//! happens. A process applies the values it is given and knows when it has
+//! seen the whole current configuration.
+
+use async_nats::jetstream::kv::{self, Operation, Store};
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+
+use crate::bus::Bus;
+use crate::error::{BusError, Fault};
+
+/// One thing a watch reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KvEvent {
+    /// A key's value (a current one while the watch starts, later a change).
+    Put {
+        key: String,
+        value: Bytes,
+        revision: u64,
+    },
+    /// A key was deleted or purged.
+    Delete { key: String, revision: u64 },
+    /// Every key's current value has been delivered; what follows are changes.
+    Ready,
+}
+
+fn kv_err(bucket: &str, fault: Fault, e: impl Into<async_nats::Error>) -> BusError {
+    BusError::Kv {
+        bucket: bucket.to_owned(),
+        fault,
+        source: e.into(),
+    }
+}
+
+/// Opens the bucket `base` under the bus's prefix, creating it (keeping
+/// `history` values per key) when it does not exist.
+pub async fn bucket(bus: &Bus, base: &str, history: i64) -> Result<Store, BusError> {
+    let name = bus.subjects.bucket_name(base);
+    match bus.js.get_key_value(&name).await {
+        Ok(store) => Ok(store),
+        Err(_) => bus
+            .js
+            .create_key_value(kv::Config {
+                bucket: name.clone(),
+                history,
+                storage: async_nats::jetstream::stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| {
+                use async_nats::jetstream::context::CreateKeyValueErrorKind as K;
+                let fault = match e.kind() {
+                    K::TimedOut | K::JetStream => Fault::Transient,
+                    _ => Fault::Permanent,
+                };
+                kv_err(&name, fault, e)
+            }),
+    }
+}
+
+/// Watches every key of `store`: current values first, then
+/// [`KvEvent::Ready`], then changes.
+pub async fn watch(
+    store: &Store,
+) -> Result<impl Stream<Item = Result<KvEvent, BusError>> + use<>, BusError> {
+    let bucket = store.name.clone();
+    // How many keys hold a value now: that many entries make the current state.
+    let initial = store
+        .status()
+        .await
+        .map_err(|e| kv_err(&bucket, Fault::Transient, e))?
+        .info
+        .state
+        .messages;
+    let watch = store
+        .watch_with_history(">")
+        .await
+        .map_err(|e| kv_err(&bucket, Fault::Transient, e))?;
+    let state = (watch, initial == 0, initial == 0, bucket);
+    Ok(futures::stream::unfold(
+        state,
+        |(mut watch, mut ready, mut announced, bucket)| async move {
+            if ready && !announced {
+                announced = true;
+                return Some((Ok(KvEvent::Ready), (watch, ready, announced, bucket)));
+            }
+            let next = watch.next().await?;
+            let event = match next {
+                Err(e) => Err(kv_err(&bucket, Fault::Transient, e)),
+                Ok(entry) => {
+                    // `delta` counts the entries still to come of the initial state.
+                    if !ready && entry.delta == 0 {
+                        ready = true;
+                    }
+                    Ok(match entry.operation {
+                        Operation::Put => KvEvent::Put {
+                            key: entry.key,
+                            value: entry.value,
+                            revision: entry.revision,
+                        },
+                        Operation::Delete | Operation::Purge => KvEvent::Delete {
+                            key: entry.key,
+                            revision: entry.revision,
+                        },
+                    })
+                }
+            };
+            Some((event, (watch, ready, announced, bucket)))
+        },
+    ))
+}
+
+/// Puts `value` under `key`; returns the new revision.
+pub async fn put(store: &Store, key: &str, value: Bytes) -> Result<u64, BusError> {
+    store.put(key, value).await.map_err(|e| {
+        use async_nats::jetstream::kv::PutErrorKind as K;
+        let fault = match e.kind() {
+            K::InvalidKey => Fault::Permanent,
+            _ => Fault::Transient,
+        };
+        kv_err(&store.name, fault, e)
+    })
+}

@@ -1,0 +1,40 @@
+//! The tests' kit, one for every crate (a dev-dependency only): a private
+//! `nats-server` started from the repo's `nats/` config ([`nats`]), a
+//! subject prefix of a test's own on the shared server ([`bus`]), fresh
+//! databases ([`db`]), the real binaries as child processes ([`proc`]),
+//! readiness waits instead of sleeps ([`wait`]), a TCP proxy to cut
+//! ([`proxy`]), and a mock WebSocket server for the venue adapters ([`ws`]).
+//!
+//! Tests honour `NATS_URL` and `DATABASE_URL`; a test that needs a service
+//! fails with a message that says so when it is missing.
+#![allow(unreachable_pub)]
+
+pub mod args;
+pub mod bus;
+pub mod db;
+pub mod nats;
+pub mod proc;
+pub mod proxy;
+pub mod wait;
+pub mod ws;
+
+pub use args::{env, sink_args};
+pub use bus::{TestBus, nats_url, test_stream_args};
+pub use db::{TestDb, admin_database_url};
+pub use nats::NatsServer;
+pub use proc::{Proc, bin};
+pub use proxy::CutProxy;
+pub use wait::{WAIT, first_heartbeat, wait_until};
+
+/// A name unique to this test run.
+pub fn unique(name: &str) -> String {
+    format!("{name}_{}", uuid::Uuid::now_v7().simple()).to_lowercase()
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port on 127.0.0.1")
+}

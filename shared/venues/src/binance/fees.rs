@@ -1,0 +1,6 @@
+//! Binance spot's base-tier taker fee (docs/exchanges.md, 2026).
+
+use rust_decimal::Decimal;
+
+/// 0.10 %.
+pub const TAKER: Decimal = Decimal::from_parts(10, 0, 0, false, 4);

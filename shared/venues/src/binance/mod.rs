@@ -1,0 +1,276 @@
+//! Binance spot diff depth: many symbols on one combined-stream connection
+//! (`/stream?streams=a@depth@100ms/b@depth@100ms`), snapshots from the
+//! WebSocket API `depth` method, and the synchronization procedure of
+//! [`sync`]. A sequence gap publishes `resync` (gap) and starts the symbol over.
+
+pub mod fees;
+pub mod symbols;
+pub mod sync;
+pub mod wire;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use arb_contract::model::{ChecksumStatus, FeedState, ResyncReason};
+use arb_contract::time::Timestamp;
+use arb_contract::{IdGen, Symbol};
+use serde_json::{Value, json};
+
+use crate::adapter::{Action, Adapter, BookSettings};
+use crate::error::{ApiError, FrameError};
+use symbols::wire_symbol;
+use sync::{BinanceSync, DepthEvent, DepthSnapshot, Step};
+use wire::{BinanceApiReply, BinanceCombined, BinanceDepthUpdate};
+
+pub const VENUE: &str = "binance";
+
+/// Snapshot limits Binance's `depth` accepts.
+pub const SNAPSHOT_LIMITS: [usize; 8] = [5, 10, 20, 50, 100, 500, 1000, 5000];
+
+struct SymbolBook {
+    symbol: Symbol,
+    wire: String,
+    sync: BinanceSync,
+    announced: bool,
+}
+
+/// Why a `depth` snapshot could not be used.
+#[derive(Debug, thiserror::Error)]
+enum SnapshotError {
+    #[error(transparent)]
+    Api(ApiError),
+    #[error("bad depth reply: {0}")]
+    Reply(serde_json::Error),
+    #[error("depth refused: status {status:?}, error {error}")]
+    Refused {
+        status: Option<u16>,
+        error: serde_json::Value,
+    },
+    #[error(transparent)]
+    Levels(FrameError),
+}
+
+/// The Binance protocol, pure.
+pub struct BinanceAdapter {
+    stream_url: String,
+    api_url: String,
+    snapshot_limit: usize,
+    top: usize,
+    books: Vec<SymbolBook>,
+    index: HashMap<String, usize>,
+    request_id: u64,
+    ids: IdGen,
+}
+
+impl BinanceAdapter {
+    /// `stream_url` is the market-data base (`/stream?streams=...` is
+    /// appended), `api_url` the WebSocket API that serves `depth` snapshots.
+    pub fn new(stream_url: &str, api_url: &str, cfg: &BookSettings) -> Self {
+        let mut index = HashMap::new();
+        let books = cfg
+            .symbols
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let wire = wire_symbol(s);
+                index.insert(wire.clone(), i);
+                SymbolBook {
+                    symbol: s.clone(),
+                    wire,
+                    sync: BinanceSync::new(cfg.book_levels.max(cfg.depth)),
+                    announced: false,
+                }
+            })
+            .collect();
+        BinanceAdapter {
+            stream_url: stream_url.trim_end_matches('/').to_owned(),
+            api_url: api_url.to_owned(),
+            snapshot_limit: crate::book::round_up_depth(cfg.depth, &SNAPSHOT_LIMITS),
+            top: cfg.top,
+            books,
+            index,
+            request_id: 0,
+            ids: IdGen::new(&format!("book.{VENUE}")),
+        }
+    }
+
+    fn request_snapshot(&mut self, i: usize, delay: Duration, out: &mut Vec<Action>) {
+        self.request_id += 1;
+        let wire = self.books[i].wire.clone();
+        let request = json!({
+            "id": format!("depth-{}-{}", wire, self.request_id),
+            "method": "depth",
+            "params": {"symbol": wire, "limit": self.snapshot_limit},
+        })
+        .to_string();
+        out.push(Action::Api {
+            key: wire,
+            request,
+            delay,
+        });
+    }
+
+    fn after(&mut self, i: usize, step: Step, received: Timestamp, out: &mut Vec<Action>) {
+        match step {
+            Step::Buffered | Step::Ignored => {}
+            Step::Applied | Step::Synced => {
+                let b = &mut self.books[i];
+                if !b.announced {
+                    b.announced = true;
+                    out.push(Action::status(
+                        Some(b.symbol.clone()),
+                        FeedState::Subscribed,
+                        None,
+                        None,
+                    ));
+                }
+                let ts = b
+                    .sync
+                    .last_event_ms()
+                    .and_then(chrono::DateTime::from_timestamp_millis);
+                out.push(Action::Book(b.sync.book.snapshot(
+                    self.ids.next(received),
+                    VENUE,
+                    &b.symbol,
+                    self.top,
+                    ts,
+                    received,
+                    b.sync.last_id(),
+                    ChecksumStatus::NotProvided,
+                )));
+            }
+            Step::SnapshotTooOld {
+                snapshot,
+                first_buffered,
+            } => {
+                tracing::info!(symbol = %self.books[i].symbol, snapshot, first_buffered, "snapshot older than the buffered events, taking another");
+                self.request_snapshot(i, Duration::from_millis(250), out);
+            }
+            Step::Gap { expected, got } => {
+                let b = &mut self.books[i];
+                b.announced = false;
+                out.push(Action::status(
+                    Some(b.symbol.clone()),
+                    FeedState::Resync,
+                    Some(ResyncReason::Gap),
+                    Some(format!("update id gap: expected {expected}, got {got}")),
+                ));
+                self.request_snapshot(i, Duration::ZERO, out);
+            }
+        }
+    }
+}
+
+impl Adapter for BinanceAdapter {
+    fn venue(&self) -> &str {
+        VENUE
+    }
+
+    fn url(&self) -> String {
+        let streams: Vec<String> = self
+            .books
+            .iter()
+            .map(|b| symbols::depth_stream(&b.symbol))
+            .collect();
+        format!("{}/stream?streams={}", self.stream_url, streams.join("/"))
+    }
+
+    fn api_url(&self) -> Option<String> {
+        Some(self.api_url.clone())
+    }
+
+    fn on_connect(&mut self, out: &mut Vec<Action>) {
+        for i in 0..self.books.len() {
+            self.books[i].sync.reset();
+            self.books[i].announced = false;
+            self.request_snapshot(i, Duration::ZERO, out);
+        }
+    }
+
+    fn on_text(
+        &mut self,
+        text: &str,
+        received: Timestamp,
+        out: &mut Vec<Action>,
+    ) -> Result<(), FrameError> {
+        let v: Value = serde_json::from_str(text)?;
+        let update = if v.get("stream").is_some() {
+            serde_json::from_value::<BinanceCombined<BinanceDepthUpdate>>(v)?.data
+        } else if v.get("e").is_some() {
+            serde_json::from_value::<BinanceDepthUpdate>(v)?
+        } else if v.get("id").is_some() && v.get("result").is_some() {
+            // A reply to a live SUBSCRIBE request.
+            return Ok(());
+        } else {
+            return Err(FrameError::Unknown("not a depth event".into()));
+        };
+        if update.event != "depthUpdate" {
+            return Err(FrameError::Unknown(format!("event {:?}", update.event)));
+        }
+        let Some(&i) = self.index.get(&update.symbol.to_ascii_uppercase()) else {
+            return Err(FrameError::Invalid(format!(
+                "depth for unsubscribed symbol {}",
+                update.symbol
+            )));
+        };
+        match DepthEvent::try_from(update) {
+            Ok(ev) => {
+                let step = self.books[i].sync.on_event(ev);
+                self.after(i, step, received, out);
+                Ok(())
+            }
+            Err(e) => {
+                // The event's update ids are spent but its levels cannot be
+                // applied: the book would run on behind the venue's. A gap.
+                let b = &mut self.books[i];
+                b.sync.reset();
+                b.announced = false;
+                out.push(Action::status(
+                    Some(b.symbol.clone()),
+                    FeedState::Resync,
+                    Some(ResyncReason::Gap),
+                    Some(format!("unusable depth event: {e}")),
+                ));
+                self.request_snapshot(i, Duration::ZERO, out);
+                Err(e)
+            }
+        }
+    }
+
+    fn on_api(
+        &mut self,
+        key: &str,
+        reply: Result<String, ApiError>,
+        received: Timestamp,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(&i) = self.index.get(key) else {
+            return;
+        };
+        let parsed = reply.map_err(SnapshotError::Api).and_then(|text| {
+            let r: BinanceApiReply = serde_json::from_str(&text).map_err(SnapshotError::Reply)?;
+            match (r.status, r.result) {
+                (Some(200) | None, Some(result)) => {
+                    DepthSnapshot::try_from(result).map_err(SnapshotError::Levels)
+                }
+                (status, _) => Err(SnapshotError::Refused {
+                    status,
+                    error: r.error.unwrap_or_default(),
+                }),
+            }
+        });
+        match parsed {
+            Ok(snap) => {
+                let step = self.books[i].sync.on_snapshot(snap);
+                self.after(i, step, received, out);
+            }
+            Err(e) => {
+                out.push(Action::Audit {
+                    kind: "snapshot_failed".into(),
+                    message: format!("{}: {e}", self.books[i].symbol),
+                });
+                self.request_snapshot(i, Duration::from_secs(1), out);
+            }
+        }
+    }
+}

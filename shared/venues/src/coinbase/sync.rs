@@ -1,0 +1,67 @@
+//! Coinbase's book synchronization: `sequence_num` counts every message of
+//! the connection, so a skipped number means something was lost, and a
+//! `snapshot` event resets a product's book. Pure.
+
+/// What a `sequence_num` says about the messages before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeqCheck {
+    First,
+    Next,
+    /// Already seen (or older): skip the message.
+    Old,
+    Gap {
+        expected: u64,
+        got: u64,
+    },
+}
+
+/// Tracks the connection-wide `sequence_num`. Pure.
+#[derive(Debug, Clone, Default)]
+pub struct SeqTracker {
+    last: Option<u64>,
+}
+
+impl SeqTracker {
+    pub fn reset(&mut self) {
+        self.last = None;
+    }
+
+    pub fn check(&mut self, seq: u64) -> SeqCheck {
+        let r = match self.last {
+            None => SeqCheck::First,
+            Some(l) if seq == l + 1 => SeqCheck::Next,
+            Some(l) if seq <= l => return SeqCheck::Old,
+            Some(l) => SeqCheck::Gap {
+                expected: l + 1,
+                got: seq,
+            },
+        };
+        self.last = Some(seq);
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_tracker_table() {
+        let mut t = SeqTracker::default();
+        for (seq, want) in [
+            (5, SeqCheck::First),
+            (6, SeqCheck::Next),
+            (6, SeqCheck::Old),
+            (
+                9,
+                SeqCheck::Gap {
+                    expected: 7,
+                    got: 9,
+                },
+            ),
+            (10, SeqCheck::Next),
+        ] {
+            assert_eq!(t.check(seq), want, "{seq}");
+        }
+    }
+}

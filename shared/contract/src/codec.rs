@@ -10,10 +10,13 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::error::{CodecError, SubjectError};
+
 use crate::model::*;
 use crate::subject::Subjects;
 use crate::time::Timestamp;
 use crate::validate::Validate;
+/// MessagePack's encoding error (what [`CodecError::Encode`] carries).
+pub use rmp_serde::encode::Error as EncodeError;
 
 pub const CONTENT_TYPE: &str = "Content-Type";
 pub const ARB_SCHEMA: &str = "Arb-Schema";

@@ -617,3 +617,29 @@ impl Heartbeat {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handle_error_classifier_table() {
+        let bad = arb_contract::CodecError::UnknownSchema("x".into());
+        let enc = arb_contract::CodecError::Encode(rmp_serde_encode_error());
+        let cases: Vec<(HandleError, bool)> = vec![
+            (HandleError::Retry("database down".into()), true),
+            (HandleError::Reject("no such venue".into()), false),
+            // A message that cannot be decoded is the message's fault ...
+            (HandleError::from(bad), false),
+            // ... one this process cannot encode is not.
+            (HandleError::from(enc), true),
+        ];
+        for (e, retryable) in cases {
+            assert_eq!(e.is_retryable(), retryable, "{e}");
+        }
+    }
+
+    fn rmp_serde_encode_error() -> arb_contract::codec::EncodeError {
+        arb_contract::codec::EncodeError::Syntax("x".into())
+    }
+}

@@ -66,19 +66,22 @@ pub async fn watch(
     store: &Store,
 ) -> Result<impl Stream<Item = Result<KvEvent, BusError>> + use<>, BusError> {
     let bucket = store.name.clone();
-    // How many keys hold a value now: that many entries make the current state.
-    let initial = store
-        .status()
+    // Whether the bucket holds anything now, read fresh (`Store::status`
+    // answers from the info cached when the store was opened). If it does,
+    // the watch's entries carry how many of the current ones are still to come.
+    let mut stream = store.stream.clone();
+    let initial = stream
+        .info()
         .await
         .map_err(|e| kv_err(&bucket, Fault::Transient, e))?
-        .info
         .state
         .messages;
     let watch = store
         .watch_with_history(">")
         .await
         .map_err(|e| kv_err(&bucket, Fault::Transient, e))?;
-    let state = (watch, initial == 0, initial == 0, bucket);
+    // (watch, current state delivered, Ready announced, bucket)
+    let state = (watch, initial == 0, false, bucket);
     Ok(futures::stream::unfold(
         state,
         |(mut watch, mut ready, mut announced, bucket)| async move {
@@ -90,7 +93,7 @@ pub async fn watch(
             let event = match next {
                 Err(e) => Err(kv_err(&bucket, Fault::Transient, e)),
                 Ok(entry) => {
-                    // `delta` counts the entries still to come of the initial state.
+                    // The last entry of the current state has nothing pending.
                     if !ready && entry.delta == 0 {
                         ready = true;
                     }

@@ -18,3 +18,7 @@ pub mod shutdown;
 pub mod telemetry;
 
 pub use error::{BusError, ConfigError, Fault};
+
+// Used by the integration tests only.
+#[cfg(test)]
+use arb_testkit as _;

@@ -130,23 +130,7 @@ pub mod uuid_opt {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Uuid>, D::Error> {
-        struct OptVisitor;
-        impl<'de> serde::de::Visitor<'de> for OptVisitor {
-            type Value = Option<Uuid>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("null or a UUID as 16 bytes or as text")
-            }
-            fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-                Ok(None)
-            }
-            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-                Ok(None)
-            }
-            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-                d.deserialize_any(UuidVisitor).map(Some)
-            }
-        }
-        d.deserialize_option(OptVisitor)
+        d.deserialize_option(crate::time::OptVisitor(UuidVisitor))
     }
 }
 

@@ -17,6 +17,28 @@ use crate::subject::Subjects;
 use crate::symbol::Symbol;
 use crate::time::{Timestamp, nanos, nanos_opt};
 
+/// Implements [`Message`] for a type with an `id` field: its schema name,
+/// its event time and its subject, each from the message `m` (and the
+/// subject space `s`).
+macro_rules! message {
+    ($ty:ty, $schema:literal, |$m:ident| $time:expr, |$m2:ident, $s:ident| $subject:expr) => {
+        impl Message for $ty {
+            const SCHEMA: &'static str = $schema;
+            fn id(&self) -> Uuid {
+                self.id
+            }
+            fn event_time(&self) -> Timestamp {
+                let $m = self;
+                $time
+            }
+            fn subject(&self, $s: &Subjects) -> Result<String, SubjectError> {
+                let $m2 = self;
+                $subject
+            }
+        }
+    };
+}
+
 /// One price level, written as `[price, qty]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(from = "(Decimal, Decimal)", into = "(Decimal, Decimal)")]
@@ -127,18 +149,12 @@ impl BookSnapshot {
     }
 }
 
-impl Message for BookSnapshot {
-    const SCHEMA: &'static str = "book_snapshot";
-    fn id(&self) -> Uuid {
-        self.id
-    }
-    fn event_time(&self) -> Timestamp {
-        self.exchange_ts.unwrap_or(self.received_ts)
-    }
-    fn subject(&self, s: &Subjects) -> Result<String, SubjectError> {
-        s.book(&self.venue, &self.symbol)
-    }
-}
+message!(
+    BookSnapshot,
+    "book_snapshot",
+    |m| m.exchange_ts.unwrap_or(m.received_ts),
+    |m, s| s.book(&m.venue, &m.symbol)
+);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -183,18 +199,8 @@ pub struct FeedStatus {
     pub detail: Option<String>,
 }
 
-impl Message for FeedStatus {
-    const SCHEMA: &'static str = "feed_status";
-    fn id(&self) -> Uuid {
-        self.id
-    }
-    fn event_time(&self) -> Timestamp {
-        self.ts
-    }
-    fn subject(&self, s: &Subjects) -> Result<String, SubjectError> {
-        s.status(&self.venue)
-    }
-}
+message!(FeedStatus, "feed_status", |m| m.ts, |m, s| s
+    .status(&m.venue));
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -289,18 +295,8 @@ pub struct Opportunity {
     pub duration_ms: Option<i64>,
 }
 
-impl Message for Opportunity {
-    const SCHEMA: &'static str = "opportunity";
-    fn id(&self) -> Uuid {
-        self.id
-    }
-    fn event_time(&self) -> Timestamp {
-        self.book_ts
-    }
-    fn subject(&self, s: &Subjects) -> Result<String, SubjectError> {
-        s.opportunity(self.kind, &self.key)
-    }
-}
+message!(Opportunity, "opportunity", |m| m.book_ts, |m, s| s
+    .opportunity(m.kind, &m.key));
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -367,18 +363,8 @@ pub struct OrderEvent {
     pub reason: Option<String>,
 }
 
-impl Message for OrderEvent {
-    const SCHEMA: &'static str = "order_event";
-    fn id(&self) -> Uuid {
-        self.id
-    }
-    fn event_time(&self) -> Timestamp {
-        self.ts
-    }
-    fn subject(&self, s: &Subjects) -> Result<String, SubjectError> {
-        s.order(&self.venue, &self.symbol)
-    }
-}
+message!(OrderEvent, "order_event", |m| m.ts, |m, s| s
+    .order(&m.venue, &m.symbol));
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -437,18 +423,8 @@ pub struct TradeEvent {
     pub expected_profit: Option<Decimal>,
 }
 
-impl Message for TradeEvent {
-    const SCHEMA: &'static str = "trade_event";
-    fn id(&self) -> Uuid {
-        self.id
-    }
-    fn event_time(&self) -> Timestamp {
-        self.ts
-    }
-    fn subject(&self, s: &Subjects) -> Result<String, SubjectError> {
-        s.trade(&self.strategy)
-    }
-}
+message!(TradeEvent, "trade_event", |m| m.ts, |m, s| s
+    .trade(&m.strategy));
 
 /// `exec.pnl.<strategy>`: a change in a strategy's profit and loss.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -470,18 +446,7 @@ pub struct PnlEvent {
     pub cumulative_realized: Decimal,
 }
 
-impl Message for PnlEvent {
-    const SCHEMA: &'static str = "pnl_event";
-    fn id(&self) -> Uuid {
-        self.id
-    }
-    fn event_time(&self) -> Timestamp {
-        self.ts
-    }
-    fn subject(&self, s: &Subjects) -> Result<String, SubjectError> {
-        s.pnl(&self.strategy)
-    }
-}
+message!(PnlEvent, "pnl_event", |m| m.ts, |m, s| s.pnl(&m.strategy));
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Balance {
@@ -506,18 +471,8 @@ pub struct PortfolioSnapshot {
     pub total_value: Option<Decimal>,
 }
 
-impl Message for PortfolioSnapshot {
-    const SCHEMA: &'static str = "portfolio_snapshot";
-    fn id(&self) -> Uuid {
-        self.id
-    }
-    fn event_time(&self) -> Timestamp {
-        self.ts
-    }
-    fn subject(&self, s: &Subjects) -> Result<String, SubjectError> {
-        s.portfolio(&self.venue)
-    }
-}
+message!(PortfolioSnapshot, "portfolio_snapshot", |m| m.ts, |m, s| s
+    .portfolio(&m.venue));
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -563,18 +518,8 @@ pub struct AuditEvent {
     pub payload: Option<Vec<u8>>,
 }
 
-impl Message for AuditEvent {
-    const SCHEMA: &'static str = "audit_event";
-    fn id(&self) -> Uuid {
-        self.id
-    }
-    fn event_time(&self) -> Timestamp {
-        self.ts
-    }
-    fn subject(&self, s: &Subjects) -> Result<String, SubjectError> {
-        s.audit(&self.service)
-    }
-}
+message!(AuditEvent, "audit_event", |m| m.ts, |m, s| s
+    .audit(&m.service));
 
 /// `sys.dlq.<service>`: a message a consumer could not decode or store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -657,18 +602,8 @@ impl DeadLetter {
     }
 }
 
-impl Message for DeadLetter {
-    const SCHEMA: &'static str = "dead_letter";
-    fn id(&self) -> Uuid {
-        self.id
-    }
-    fn event_time(&self) -> Timestamp {
-        self.ts
-    }
-    fn subject(&self, s: &Subjects) -> Result<String, SubjectError> {
-        s.dlq(&self.service)
-    }
-}
+message!(DeadLetter, "dead_letter", |m| m.ts, |m, s| s
+    .dlq(&m.service));
 
 /// `sys.state.<service>`: a heartbeat with the service's counters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -693,15 +628,5 @@ pub struct RuntimeState {
     pub detail: serde_json::Value,
 }
 
-impl Message for RuntimeState {
-    const SCHEMA: &'static str = "runtime_state";
-    fn id(&self) -> Uuid {
-        self.id
-    }
-    fn event_time(&self) -> Timestamp {
-        self.ts
-    }
-    fn subject(&self, s: &Subjects) -> Result<String, SubjectError> {
-        s.state(&self.service)
-    }
-}
+message!(RuntimeState, "runtime_state", |m| m.ts, |m, s| s
+    .state(&m.service));

@@ -69,14 +69,13 @@ impl DbError {
     }
 }
 
-/// The connection itself failed (as opposed to the statement).
-pub fn is_connection_fault(e: &sqlx::Error) -> bool {
+/// Whether `e` is a transport fault, or a database error whose SQLSTATE
+/// starts with one of `classes`.
+fn is_fault_of(e: &sqlx::Error, classes: &[&str]) -> bool {
     match e {
         sqlx::Error::Database(db) => {
             let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-            ["08", "53", "57P"]
-                .iter()
-                .any(|class| code.starts_with(class))
+            classes.iter().any(|class| code.starts_with(class))
         }
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
@@ -88,27 +87,19 @@ pub fn is_connection_fault(e: &sqlx::Error) -> bool {
     }
 }
 
+/// The connection itself failed (as opposed to the statement): 08
+/// connection, 53 resources, 57P operator intervention (shutdown).
+pub fn is_connection_fault(e: &sqlx::Error) -> bool {
+    is_fault_of(e, &["08", "53", "57P"])
+}
+
 /// Whether a database error may go away by itself (connection lost, server
 /// shutting down, out of resources, serialization failure), as opposed to a
-/// problem with the data written.
+/// problem with the data written: 08 connection, 53 resources, 57 operator
+/// intervention, 40 rollback, 58 system error, 42 schema not there yet
+/// (migrations pending), 55 object in use.
 pub fn is_retryable(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Database(db) => {
-            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-            // 08 connection, 53 resources, 57 operator intervention, 40 rollback,
-            // 58 system error, 42 schema not there yet (migrations pending).
-            ["08", "53", "57", "40", "58", "42", "55"]
-                .iter()
-                .any(|class| code.starts_with(class))
-        }
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
-        _ => false,
-    }
+    is_fault_of(e, &["08", "53", "57", "40", "58", "42", "55"])
 }
 
 /// A pool that connects lazily; a database that is down surfaces as errors

@@ -1,4 +1,4 @@
-//! Binance's local-book synchronization, exactly as EXCHANGES.md gives it:
+//! Binance's local-book synchronization, exactly as docs/exchanges.md gives it:
 //! buffer diff events, take a snapshot (last update id L), snapshot again if
 //! it is older than the first buffered event, drop events with `u <= L`,
 //! require the first applied event to bridge `U <= L+1 <= u`, then apply each

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use arb_contract::time::Timestamp;
@@ -16,7 +16,7 @@ use arb_contract::{BookSnapshot, CodecError, DeadLetter, EpisodeState, FeedStatu
 use arb_detect::{Detector, detector};
 use arb_runtime::bus::{Bus, FLUSH_DEADLINE, Heartbeat, Publisher};
 use arb_runtime::{clock, headers};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 
 use crate::config::Config;
 
@@ -56,12 +56,13 @@ impl Counters {
     }
 }
 
-/// A token bucket: `burst` dead letters at once, then one per `every`.
+/// A token bucket: `burst` dead letters at once, then one per `every`. On
+/// tokio's clock, so a test with a paused clock drives it.
 struct RateLimit {
     burst: f64,
     tokens: f64,
     per_sec: f64,
-    last: Instant,
+    last: tokio::time::Instant,
 }
 
 impl RateLimit {
@@ -70,14 +71,18 @@ impl RateLimit {
             burst: f64::from(burst),
             tokens: f64::from(burst),
             per_sec: 1.0 / every.as_secs_f64().max(1e-3),
-            last: Instant::now(),
+            last: tokio::time::Instant::now(),
         }
     }
 
     fn allow(&mut self) -> bool {
-        let now = Instant::now();
-        let dt = now.duration_since(self.last).as_secs_f64();
-        self.last = now;
+        self.allow_at(tokio::time::Instant::now())
+    }
+
+    /// Whether one more may go at `now`.
+    fn allow_at(&mut self, now: tokio::time::Instant) -> bool {
+        let dt = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = self.last.max(now);
         self.tokens = (self.tokens + dt * self.per_sec).min(self.burst);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
@@ -222,13 +227,15 @@ enum CorePublishError {
 }
 
 pub(crate) async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    tokio::pin!(shutdown);
+    // Shared: the loop stops on it between messages, and it also bounds a
+    // handler that is stuck on a publish when it comes (see below).
+    let shutdown = shutdown.shared();
     let strategy = config.strategy.as_str();
     let service = format!("detector-{strategy}");
     let det = detector(config.strategy.kind(), config.detector()?);
 
     let bus = tokio::select! {
-        _ = &mut shutdown => return Ok(()),
+        _ = shutdown.clone() => return Ok(()),
         bus = Bus::connect(&config.nats, &service, None) => bus.context("failed to connect to NATS")?,
     };
     // JetStream may still be starting: retry with backoff, not exit.
@@ -239,7 +246,7 @@ pub(crate) async fn run(config: Config, shutdown: impl Future<Output = ()>) -> a
             Err(e) if e.is_retryable() => {
                 tracing::warn!(error = %e, ?wait, "cannot create the JetStream streams yet, retrying");
                 tokio::select! {
-                    _ = &mut shutdown => {
+                    _ = shutdown.clone() => {
                         bus.drain().await;
                         return Ok(());
                     }
@@ -284,21 +291,41 @@ pub(crate) async fn run(config: Config, shutdown: impl Future<Output = ()>) -> a
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let state_subject = bus.subjects.state(&service)?;
 
-    loop {
+    let stopped_at = {
+        let serve = async {
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = shutdown.clone() => break,
+                    Some(msg) = books.next() => runner.on_book(msg).await,
+                    Some(msg) = statuses.next() => runner.on_status(msg).await,
+                    _ = tick.tick() => {
+                        runner.heartbeat(&hb).await;
+                        tracing::debug!(subject = %state_subject, "heartbeat");
+                    }
+                }
+            }
+        };
+        tokio::pin!(serve);
         tokio::select! {
             biased;
-            _ = &mut shutdown => break,
-            Some(msg) = books.next() => runner.on_book(msg).await,
-            Some(msg) = statuses.next() => runner.on_status(msg).await,
-            _ = tick.tick() => {
-                runner.heartbeat(&hb).await;
-                tracing::debug!(subject = %state_subject, "heartbeat");
+            () = &mut serve => tokio::time::Instant::now(),
+            () = shutdown.clone() => {
+                // A handler was still publishing: with NATS down (the publish
+                // window full, an ack being retried) it would hold the shutdown
+                // for ever, so it gets until the deadline.
+                let at = tokio::time::Instant::now();
+                if tokio::time::timeout_at(at + FLUSH_DEADLINE, &mut serve).await.is_err() {
+                    tracing::warn!(deadline = ?FLUSH_DEADLINE, "the message in hand at shutdown was dropped: NATS did not take its publishes in time");
+                }
+                at
             }
         }
-    }
+    };
 
     tracing::info!("shutting down: closing open episodes, flushing, draining");
-    // Bounded: with NATS down, publishing and flushing would wait for ever.
+    // Bounded, from the shutdown on: with NATS down, publishing and flushing
+    // would wait for ever.
     let tail = async {
         let _ = books.unsubscribe().await;
         let _ = statuses.unsubscribe().await;
@@ -309,10 +336,39 @@ pub(crate) async fn run(config: Config, shutdown: impl Future<Output = ()>) -> a
             tracing::warn!(error = %e, "some publishes were not acknowledged");
         }
     };
-    if tokio::time::timeout(FLUSH_DEADLINE, tail).await.is_err() {
+    if tokio::time::timeout_at(stopped_at + FLUSH_DEADLINE, tail)
+        .await
+        .is_err()
+    {
         tracing::warn!(deadline = ?FLUSH_DEADLINE, "NATS did not take the last publishes in time");
     }
     bus.drain().await;
     tracing::info!(counters = ?runner.counters, "detector stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dead_letters_come_in_a_burst_then_one_per_interval() {
+        let mut limit = RateLimit::new(5, Duration::from_secs(1));
+        let t0 = limit.last;
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        // The burst at once, then nothing until a token has built up.
+        let burst: Vec<bool> = (0..7).map(|_| limit.allow_at(t0)).collect();
+        assert_eq!(burst, [true, true, true, true, true, false, false]);
+        assert!(!limit.allow_at(at(500)), "half an interval is not enough");
+        assert!(limit.allow_at(at(1_000)), "one per interval");
+        assert!(!limit.allow_at(at(1_000)));
+        assert!(!limit.allow_at(at(1_500)));
+        assert!(limit.allow_at(at(2_000)));
+        // A long quiet spell refills the bucket only up to the burst.
+        let later: Vec<bool> = (0..7).map(|_| limit.allow_at(at(60_000))).collect();
+        assert_eq!(later, [true, true, true, true, true, false, false]);
+        // A clock that seems to go back refills nothing.
+        assert!(!limit.allow_at(at(30_000)));
+        assert!(!limit.allow_at(at(60_000)));
+    }
 }

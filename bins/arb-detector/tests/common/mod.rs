@@ -1,0 +1,141 @@
+//! What the detector's tests share: the real `arb-detector` binary as a
+//! child process ([`Proc`]) on a test bus of its own ([`TestBus`]: a subject
+//! prefix and streams on the real NATS), books built by hand, and waits on
+//! what the detector publishes.
+#![allow(dead_code, unreachable_pub)]
+
+use std::str::FromStr;
+
+use arb_contract::ids;
+use arb_contract::time::{Timestamp, from_nanos};
+use arb_contract::{BookSnapshot, ChecksumStatus, DeadLetter, Level, Message, Opportunity};
+use arb_testkit::{Proc, TestBus, WAIT, first_heartbeat, nats_url};
+use futures::StreamExt;
+use rust_decimal::Decimal;
+
+/// The streams as the test bus made them ([`arb_testkit::test_stream_args`]),
+/// so the detector's `ensure_streams` changes nothing.
+const STREAM_FLAGS: [&str; 4] = [
+    "--md-max-bytes=256MiB",
+    "--arb-max-bytes=64MiB",
+    "--exec-max-bytes=64MiB",
+    "--sys-max-bytes=64MiB",
+];
+
+/// Starts `arb-detector` on the test bus with `args`, and waits for its
+/// first heartbeat: it is subscribed to books by then (it flushes its
+/// subscriptions before its first beat).
+pub async fn start_detector(tb: &TestBus, strategy: &str, args: &[&str]) -> Proc {
+    let args: Vec<String> = [
+        format!("--strategy={strategy}"),
+        "--heartbeat-interval=1s".into(),
+    ]
+    .into_iter()
+    .chain(STREAM_FLAGS.iter().map(|s| s.to_string()))
+    .chain(args.iter().map(|s| s.to_string()))
+    .collect();
+    let env = [
+        ("NATS_URL", nats_url()),
+        ("ARB_SUBJECT_PREFIX", tb.prefix.clone()),
+    ];
+    let det = Proc::spawn("arb-detector", &args, &env);
+    let service = format!("detector-{strategy}");
+    let state = first_heartbeat(&tb.bus, &service).await;
+    assert_eq!(state.service, service);
+    det
+}
+
+/// A core NATS subscription under the test's prefix, known to the server
+/// when this returns.
+pub async fn subscribe(tb: &TestBus, pattern: &str) -> async_nats::Subscriber {
+    let s = tb
+        .bus
+        .client
+        .subscribe(tb.bus.subjects.with_prefix(pattern))
+        .await
+        .expect("cannot subscribe");
+    tb.bus.client.flush().await.expect("cannot flush");
+    s
+}
+
+pub async fn next(sub: &mut async_nats::Subscriber, what: &str) -> async_nats::Message {
+    match tokio::time::timeout(WAIT, sub.next()).await {
+        Ok(Some(m)) => m,
+        Ok(None) => panic!("subscription closed while waiting for {what}"),
+        Err(_) => panic!("no {what} within {WAIT:?}"),
+    }
+}
+
+/// The next message on `sub`, decoded (and so validated).
+pub async fn next_msg<M: Message>(sub: &mut async_nats::Subscriber, what: &str) -> M {
+    let m = next(sub, what).await;
+    arb_runtime::headers::decode(m.headers.as_ref(), &m.payload)
+        .unwrap_or_else(|e| panic!("{what} does not decode: {e}"))
+}
+
+pub async fn next_opp(sub: &mut async_nats::Subscriber, what: &str) -> Opportunity {
+    next_msg(sub, what).await
+}
+
+pub async fn next_letter(sub: &mut async_nats::Subscriber, what: &str) -> DeadLetter {
+    next_msg(sub, what).await
+}
+
+pub fn dec(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+pub fn at_ms(ms: i64) -> Timestamp {
+    from_nanos(1_800_000_000_000_000_000 + ms * 1_000_000)
+}
+
+pub fn levels(l: &[(&str, &str)]) -> Vec<Level> {
+    l.iter().map(|(p, q)| Level::new(dec(p), dec(q))).collect()
+}
+
+/// A book of `venue` and `symbol` at `ms` (exchange time; received 1 ms
+/// later), its id derived from those.
+pub fn book_at(
+    venue: &str,
+    symbol: &str,
+    ms: i64,
+    bids: &[(&str, &str)],
+    asks: &[(&str, &str)],
+) -> BookSnapshot {
+    BookSnapshot {
+        id: ids::derive(
+            at_ms(ms),
+            &[b"test-book", venue.as_bytes(), symbol.as_bytes()],
+        ),
+        venue: venue.into(),
+        symbol: symbol.parse().unwrap(),
+        exchange_ts: Some(at_ms(ms)),
+        received_ts: at_ms(ms + 1),
+        sequence: Some(ms as u64),
+        checksum: ChecksumStatus::NotProvided,
+        bids: levels(bids),
+        asks: levels(asks),
+    }
+}
+
+/// A one-level book.
+pub fn book(
+    venue: &str,
+    symbol: &str,
+    ms: i64,
+    bid: (&str, &str),
+    ask: (&str, &str),
+) -> BookSnapshot {
+    book_at(venue, symbol, ms, &[bid], &[ask])
+}
+
+/// Publishes the books on their subjects, as a feed does (JetStream, so the
+/// MD stream stores them too), and waits for the stream's acks. The
+/// publisher encodes without checking, so an invalid book goes out as it is.
+pub async fn publish_books(tb: &TestBus, books: &[BookSnapshot]) {
+    let mut p = tb.bus.publisher(16);
+    for b in books {
+        p.publish(b).await.expect("cannot publish a book");
+    }
+    p.flush().await.expect("book publishes not acknowledged");
+}

@@ -76,13 +76,25 @@ def ensure_database(db_url):
         subprocess.run(["psql", admin, "-qc", f'CREATE DATABASE "{name}"'], check=True)
 
 
-def check(db_url, tables):
+def count(db_url, sql):
+    n = subprocess.run(["psql", db_url, "-Atc", sql], capture_output=True, text=True)
+    return int(n.stdout.strip() or 0) if n.returncode == 0 else -1
+
+
+def check(db_url, tables, services):
+    """Rows in every table, and a heartbeat from every service. A process
+    reports under its compose service's name (sys.state.<service>: sink,
+    feed-sim, detector-cross, ...)."""
     ok = True
     for t in tables:
-        n = subprocess.run(["psql", db_url, "-Atc", f"SELECT count(*) FROM {t}"], capture_output=True, text=True)
-        count = int(n.stdout.strip() or 0) if n.returncode == 0 else -1
-        print(f"  {t:<28} {count}")
-        ok &= count > 0
+        n = count(db_url, f"SELECT count(*) FROM {t}")
+        print(f"  {t:<28} {n}")
+        ok &= n > 0
+    print("heartbeats stored (runtime_state_snapshots by service):")
+    for s in services:
+        n = count(db_url, f"SELECT count(*) FROM runtime_state_snapshots WHERE service = '{s}'")
+        print(f"  {s:<28} {n}")
+        ok &= n > 0
     return ok
 
 
@@ -90,7 +102,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", action="append", default=[])
     ap.add_argument("--for", dest="duration", type=float, help="stop after this many seconds")
-    ap.add_argument("--check", action="store_true", help="after --for: fail unless books and opportunities were stored")
+    ap.add_argument("--check", action="store_true",
+                    help="after --for: fail unless books, opportunities and every service's heartbeats were stored")
     ap.add_argument("--prefix", help="ARB_SUBJECT_PREFIX for every service (isolates a run on a shared server)")
     ap.add_argument("--print", action="store_true", help="print the commands and environment, run nothing")
     a = ap.parse_args()
@@ -151,7 +164,7 @@ def main():
     if a.check:
         time.sleep(0.5)
         print("rows stored:")
-        if not check(db_url, ["market_snapshots", "opportunities", "runtime_state_snapshots"]) or failed:
+        if not check(db_url, ["market_snapshots", "opportunities", "runtime_state_snapshots"], sorted(procs)) or failed:
             return 1
     return 0
 

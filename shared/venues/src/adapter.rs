@@ -5,10 +5,11 @@
 
 use std::time::Duration;
 
-use arb_contract::Symbol;
-use arb_contract::model::{BookSnapshot, FeedState, ResyncReason};
+use arb_contract::model::{BookSnapshot, ChecksumStatus, FeedState, ResyncReason};
 use arb_contract::time::Timestamp;
+use arb_contract::{IdGen, Symbol};
 
+use crate::book::OrderBook;
 use crate::error::{ApiError, FrameError};
 
 /// What every adapter is configured with besides its endpoints.
@@ -64,6 +65,54 @@ impl Action {
             reason,
             detail,
         }
+    }
+
+    /// The book (of `symbol`, or of every symbol) is behind the venue's and
+    /// is not published again until it is rebuilt.
+    pub fn resync(symbol: Option<Symbol>, reason: ResyncReason, detail: String) -> Self {
+        Action::status(symbol, FeedState::Resync, Some(reason), Some(detail))
+    }
+}
+
+/// How an adapter publishes its local books: the venue they are from, how
+/// many levels per side go out, and the ids derived for them.
+#[derive(Debug, Clone)]
+pub struct BookOut {
+    venue: &'static str,
+    top: usize,
+    ids: IdGen,
+}
+
+impl BookOut {
+    pub fn new(venue: &'static str, top: usize) -> Self {
+        BookOut {
+            venue,
+            top,
+            ids: IdGen::new(&format!("book.{venue}")),
+        }
+    }
+
+    /// The top levels of `symbol`'s `book`, received at `received`, as a
+    /// book to publish.
+    pub fn book(
+        &mut self,
+        book: &OrderBook,
+        symbol: &Symbol,
+        exchange_ts: Option<Timestamp>,
+        received: Timestamp,
+        sequence: Option<u64>,
+        checksum: ChecksumStatus,
+    ) -> Action {
+        Action::Book(book.snapshot(
+            self.ids.next(received),
+            self.venue,
+            symbol,
+            self.top,
+            exchange_ts,
+            received,
+            sequence,
+            checksum,
+        ))
     }
 }
 

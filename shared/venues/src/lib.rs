@@ -9,6 +9,10 @@
 //! | `sync.rs` | the book synchronization state machine (sequence numbers, checksums) |
 //! | `fees.rs` | the venue's base-tier fee schedule, the default where configuration is silent |
 //!
+//! Shared by all of them: the [`Adapter`] shape with [`BookOut`] (`adapter.rs`),
+//! the per-symbol [`SymbolTable`] (`symbol_table.rs`), and how times and
+//! levels are read (`wire.rs`).
+//!
 //! Pure: no sockets and no clock. `arb-feed` drives the adapters; the
 //! executor will add order entry next to them. The protocol notes the code
 //! follows are in `docs/exchanges.md`.
@@ -22,7 +26,11 @@ pub mod error;
 pub mod fees;
 pub mod kraken;
 pub mod sim;
-pub mod wire_time;
+pub mod symbol_table;
+#[cfg(test)]
+mod testing;
+pub mod wire;
 
-pub use adapter::{Action, Adapter, BookSettings};
+pub use adapter::{Action, Adapter, BookOut, BookSettings};
 pub use error::{ApiError, FrameError};
+pub use symbol_table::SymbolTable;

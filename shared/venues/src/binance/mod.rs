@@ -8,17 +8,15 @@ pub mod symbols;
 pub mod sync;
 pub mod wire;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use arb_contract::model::{ChecksumStatus, FeedState, ResyncReason};
 use arb_contract::time::Timestamp;
-use arb_contract::{IdGen, Symbol};
 use serde_json::{Value, json};
 
-use crate::adapter::{Action, Adapter, BookSettings};
+use crate::adapter::{Action, Adapter, BookOut, BookSettings};
 use crate::error::{ApiError, FrameError};
-use symbols::wire_symbol;
+use crate::symbol_table::SymbolTable;
 use sync::{BinanceSync, DepthEvent, DepthSnapshot, Step};
 use wire::{BinanceApiReply, BinanceCombined, BinanceDepthUpdate};
 
@@ -27,9 +25,9 @@ pub const VENUE: &str = "binance";
 /// Snapshot limits Binance's `depth` accepts.
 pub const SNAPSHOT_LIMITS: [usize; 8] = [5, 10, 20, 50, 100, 500, 1000, 5000];
 
+/// One symbol's book, and whether its `subscribed` status went out since
+/// it last synced.
 struct SymbolBook {
-    symbol: Symbol,
-    wire: String,
     sync: BinanceSync,
     announced: bool,
 }
@@ -55,48 +53,36 @@ pub struct BinanceAdapter {
     stream_url: String,
     api_url: String,
     snapshot_limit: usize,
-    top: usize,
-    books: Vec<SymbolBook>,
-    index: HashMap<String, usize>,
+    /// Keyed by Binance's upper-case symbol (`BTCUSDT`).
+    books: SymbolTable<SymbolBook>,
+    out: BookOut,
     request_id: u64,
-    ids: IdGen,
 }
 
 impl BinanceAdapter {
     /// `stream_url` is the market-data base (`/stream?streams=...` is
     /// appended), `api_url` the WebSocket API that serves `depth` snapshots.
     pub fn new(stream_url: &str, api_url: &str, cfg: &BookSettings) -> Self {
-        let mut index = HashMap::new();
-        let books = cfg
-            .symbols
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let wire = wire_symbol(s);
-                index.insert(wire.clone(), i);
-                SymbolBook {
-                    symbol: s.clone(),
-                    wire,
-                    sync: BinanceSync::new(cfg.book_levels.max(cfg.depth)),
-                    announced: false,
-                }
-            })
-            .collect();
+        let levels = cfg.book_levels.max(cfg.depth);
+        let books = SymbolTable::new(cfg.symbols.iter().cloned(), symbols::wire_symbol, || {
+            SymbolBook {
+                sync: BinanceSync::new(levels),
+                announced: false,
+            }
+        });
         BinanceAdapter {
             stream_url: stream_url.trim_end_matches('/').to_owned(),
             api_url: api_url.to_owned(),
             snapshot_limit: crate::book::round_up_depth(cfg.depth, &SNAPSHOT_LIMITS),
-            top: cfg.top,
             books,
-            index,
+            out: BookOut::new(VENUE, cfg.top),
             request_id: 0,
-            ids: IdGen::new(&format!("book.{VENUE}")),
         }
     }
 
     fn request_snapshot(&mut self, i: usize, delay: Duration, out: &mut Vec<Action>) {
         self.request_id += 1;
-        let wire = self.books[i].wire.clone();
+        let wire = self.books.wire(i).to_owned();
         let request = json!({
             "id": format!("depth-{}-{}", wire, self.request_id),
             "method": "depth",
@@ -114,50 +100,46 @@ impl BinanceAdapter {
         match step {
             Step::Buffered | Step::Ignored => {}
             Step::Applied | Step::Synced => {
-                let b = &mut self.books[i];
-                if !b.announced {
-                    b.announced = true;
-                    out.push(Action::status(
-                        Some(b.symbol.clone()),
-                        FeedState::Subscribed,
-                        None,
-                        None,
-                    ));
+                if !std::mem::replace(&mut self.books[i].announced, true) {
+                    let symbol = Some(self.books.symbol(i).clone());
+                    out.push(Action::status(symbol, FeedState::Subscribed, None, None));
                 }
-                let ts = b
-                    .sync
+                let sync = &self.books[i].sync;
+                let ts = sync
                     .last_event_ms()
                     .and_then(chrono::DateTime::from_timestamp_millis);
-                out.push(Action::Book(b.sync.book.snapshot(
-                    self.ids.next(received),
-                    VENUE,
-                    &b.symbol,
-                    self.top,
+                out.push(self.out.book(
+                    &sync.book,
+                    self.books.symbol(i),
                     ts,
                     received,
-                    b.sync.last_id(),
+                    sync.last_id(),
                     ChecksumStatus::NotProvided,
-                )));
+                ));
             }
             Step::SnapshotTooOld {
                 snapshot,
-                first_buffered,
+                first_needed,
             } => {
-                tracing::info!(symbol = %self.books[i].symbol, snapshot, first_buffered, "snapshot older than the buffered events, taking another");
+                let symbol = self.books.symbol(i);
+                tracing::info!(%symbol, snapshot, first_needed, "snapshot too old for the book, taking another");
                 self.request_snapshot(i, Duration::from_millis(250), out);
             }
             Step::Gap { expected, got } => {
-                let b = &mut self.books[i];
-                b.announced = false;
-                out.push(Action::status(
-                    Some(b.symbol.clone()),
-                    FeedState::Resync,
-                    Some(ResyncReason::Gap),
-                    Some(format!("update id gap: expected {expected}, got {got}")),
-                ));
-                self.request_snapshot(i, Duration::ZERO, out);
+                let detail = format!("update id gap: expected {expected}, got {got}");
+                self.gap(i, detail, out);
             }
         }
+    }
+
+    /// The symbol's book was dropped, behind the venue's (skipped update
+    /// ids, or an event whose ids are spent but whose levels cannot be
+    /// applied): report it and rebuild it from a new snapshot.
+    fn gap(&mut self, i: usize, detail: String, out: &mut Vec<Action>) {
+        self.books[i].announced = false;
+        let symbol = Some(self.books.symbol(i).clone());
+        out.push(Action::resync(symbol, ResyncReason::Gap, detail));
+        self.request_snapshot(i, Duration::ZERO, out);
     }
 }
 
@@ -167,11 +149,7 @@ impl Adapter for BinanceAdapter {
     }
 
     fn url(&self) -> String {
-        let streams: Vec<String> = self
-            .books
-            .iter()
-            .map(|b| symbols::depth_stream(&b.symbol))
-            .collect();
+        let streams: Vec<String> = self.books.symbols().map(symbols::depth_stream).collect();
         format!("{}/stream?streams={}", self.stream_url, streams.join("/"))
     }
 
@@ -181,8 +159,9 @@ impl Adapter for BinanceAdapter {
 
     fn on_connect(&mut self, out: &mut Vec<Action>) {
         for i in 0..self.books.len() {
-            self.books[i].sync.reset();
-            self.books[i].announced = false;
+            let b = &mut self.books[i];
+            b.sync.reset();
+            b.announced = false;
             self.request_snapshot(i, Duration::ZERO, out);
         }
     }
@@ -207,12 +186,13 @@ impl Adapter for BinanceAdapter {
         if update.event != "depthUpdate" {
             return Err(FrameError::Unknown(format!("event {:?}", update.event)));
         }
-        let Some(&i) = self.index.get(&update.symbol.to_ascii_uppercase()) else {
+        let Some(i) = self.books.find(&update.symbol.to_ascii_uppercase()) else {
             return Err(FrameError::Invalid(format!(
                 "depth for unsubscribed symbol {}",
                 update.symbol
             )));
         };
+        let spent = update.first.max(update.last);
         match DepthEvent::try_from(update) {
             Ok(ev) => {
                 let step = self.books[i].sync.on_event(ev);
@@ -221,17 +201,9 @@ impl Adapter for BinanceAdapter {
             }
             Err(e) => {
                 // The event's update ids are spent but its levels cannot be
-                // applied: the book would run on behind the venue's. A gap.
-                let b = &mut self.books[i];
-                b.sync.reset();
-                b.announced = false;
-                out.push(Action::status(
-                    Some(b.symbol.clone()),
-                    FeedState::Resync,
-                    Some(ResyncReason::Gap),
-                    Some(format!("unusable depth event: {e}")),
-                ));
-                self.request_snapshot(i, Duration::ZERO, out);
+                // applied: the book would run on behind the venue's.
+                self.books[i].sync.discard_through(spent);
+                self.gap(i, format!("unusable depth event: {e}"), out);
                 Err(e)
             }
         }
@@ -244,7 +216,7 @@ impl Adapter for BinanceAdapter {
         received: Timestamp,
         out: &mut Vec<Action>,
     ) {
-        let Some(&i) = self.index.get(key) else {
+        let Some(i) = self.books.find(key) else {
             return;
         };
         let parsed = reply.map_err(SnapshotError::Api).and_then(|text| {
@@ -267,10 +239,13 @@ impl Adapter for BinanceAdapter {
             Err(e) => {
                 out.push(Action::Audit {
                     kind: "snapshot_failed".into(),
-                    message: format!("{}: {e}", self.books[i].symbol),
+                    message: format!("{}: {e}", self.books.symbol(i)),
                 });
                 self.request_snapshot(i, Duration::from_secs(1), out);
             }
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -41,8 +41,9 @@ pub enum Step {
     Applied,
     /// A snapshot (and the buffered events after it) made the book valid.
     Synced,
-    /// The snapshot is older than the first buffered event: take another.
-    SnapshotTooOld { snapshot: u64, first_buffered: u64 },
+    /// The snapshot is older than the book needs (the first buffered event,
+    /// or an unusable one it must be past): take another.
+    SnapshotTooOld { snapshot: u64, first_needed: u64 },
     /// An event skipped update ids: the book was discarded; take a new snapshot.
     Gap { expected: u64, got: u64 },
 }
@@ -61,6 +62,9 @@ pub struct BinanceSync {
     buffer: Vec<DepthEvent>,
     max_buffer: usize,
     last_event_ms: Option<i64>,
+    /// The last update id of an event that could not be applied: no snapshot
+    /// from before it can be brought up to date.
+    spent: Option<u64>,
 }
 
 impl BinanceSync {
@@ -71,6 +75,7 @@ impl BinanceSync {
             buffer: Vec::new(),
             max_buffer: 10_000,
             last_event_ms: None,
+            spent: None,
         }
     }
 
@@ -80,6 +85,15 @@ impl BinanceSync {
         self.book.clear();
         self.buffer.clear();
         self.last_event_ms = None;
+        self.spent = None;
+    }
+
+    /// An event whose levels cannot be applied spent the update ids up to
+    /// `last`: back to the start, and only a snapshot at `last` or later
+    /// can sync the book again.
+    pub fn discard_through(&mut self, last: u64) {
+        self.reset();
+        self.spent = Some(last);
     }
 
     pub fn is_synced(&self) -> bool {
@@ -143,15 +157,20 @@ impl BinanceSync {
             // A late reply for a book already in sync.
             return Step::Ignored;
         }
-        if let Some(first) = self.buffer.first() {
+        // The first update id the book must take after the snapshot: the
+        // first buffered event's U, or the one after an unusable event.
+        let needed = self.spent.map(|u| u + 1).into_iter();
+        let first_needed = needed.chain(self.buffer.first().map(|e| e.first)).max();
+        if let Some(first_needed) = first_needed {
             // L+1 < U: events between the snapshot and the buffer are missing.
-            if snap.last_update_id + 1 < first.first {
+            if snap.last_update_id + 1 < first_needed {
                 return Step::SnapshotTooOld {
                     snapshot: snap.last_update_id,
-                    first_buffered: first.first,
+                    first_needed,
                 };
             }
         }
+        self.spent = None;
         self.book.reset(&snap.bids, &snap.asks);
         self.state = State::Synced {
             last_id: snap.last_update_id,
@@ -195,6 +214,8 @@ mod tests {
     enum In {
         E(DepthEvent),
         S(DepthSnapshot),
+        /// An event that could not be applied spent the ids up to this one.
+        Spent(u64),
     }
 
     #[test]
@@ -223,7 +244,7 @@ mod tests {
                         S(snap(150)),
                         Step::SnapshotTooOld {
                             snapshot: 150,
-                            first_buffered: 200,
+                            first_needed: 200,
                         },
                     ),
                     (S(snap(205)), Step::Synced),
@@ -267,6 +288,24 @@ mod tests {
                 vec![],
             ),
             (
+                "after an unusable event only a later snapshot syncs",
+                vec![
+                    (S(snap(10)), Step::Synced),
+                    (Spent(12), Step::Ignored),
+                    (
+                        S(snap(11)),
+                        Step::SnapshotTooOld {
+                            snapshot: 11,
+                            first_needed: 13,
+                        },
+                    ),
+                    (E(ev(13, 13, (99, 1))), Step::Buffered),
+                    (S(snap(12)), Step::Synced),
+                ],
+                Some(13),
+                vec![lv(100, 1), lv(99, 1)],
+            ),
+            (
                 "qty 0 removes",
                 vec![
                     (S(snap(1)), Step::Synced),
@@ -282,6 +321,11 @@ mod tests {
                 let got = match input {
                     E(e) => s.on_event(e),
                     S(x) => s.on_snapshot(x),
+                    Spent(u) => {
+                        s.discard_through(u);
+                        assert!(s.book.bids.is_empty(), "{name}: the book is dropped");
+                        Step::Ignored
+                    }
                 };
                 assert_eq!(got, want, "{name}: step {i}");
             }

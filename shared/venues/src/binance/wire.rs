@@ -4,6 +4,7 @@
 use arb_contract::Level;
 use rust_decimal::Decimal;
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::sync::{DepthEvent, DepthSnapshot};
 use crate::error::FrameError;
@@ -28,22 +29,21 @@ pub struct BinanceDepthUpdate {
     pub first: u64,
     #[serde(rename = "u")]
     pub last: u64,
+    /// `["price","qty"]` each, read by [`DepthEvent::try_from`]: a level
+    /// that cannot be read makes the event unusable, and the event still
+    /// names its symbol and update ids.
     #[serde(rename = "b", default)]
-    pub bids: Vec<(Decimal, Decimal)>,
+    pub bids: Vec<Value>,
     #[serde(rename = "a", default)]
-    pub asks: Vec<(Decimal, Decimal)>,
+    pub asks: Vec<Value>,
 }
 
-fn levels(raw: &[(Decimal, Decimal)]) -> Result<Vec<Level>, FrameError> {
+fn levels(raw: &[Value]) -> Result<Vec<Level>, FrameError> {
     raw.iter()
-        .map(|&(p, q)| {
-            if p <= Decimal::ZERO || q < Decimal::ZERO {
-                Err(FrameError::Invalid(format!(
-                    "level with price {p} and quantity {q}"
-                )))
-            } else {
-                Ok(Level::new(p, q))
-            }
+        .map(|v| {
+            let (p, q) = <(Decimal, Decimal)>::deserialize(v)
+                .map_err(|e| FrameError::Invalid(format!("level {v}: {e}")))?;
+            crate::wire::level(p, q)
         })
         .collect()
 }
@@ -80,9 +80,9 @@ pub struct BinanceDepthResult {
     #[serde(rename = "lastUpdateId")]
     pub last_update_id: u64,
     #[serde(default)]
-    pub bids: Vec<(Decimal, Decimal)>,
+    pub bids: Vec<Value>,
     #[serde(default)]
-    pub asks: Vec<(Decimal, Decimal)>,
+    pub asks: Vec<Value>,
 }
 
 impl TryFrom<BinanceDepthResult> for DepthSnapshot {
@@ -112,8 +112,15 @@ mod tests {
         let s = DepthSnapshot::try_from(r.result.unwrap()).unwrap();
         assert_eq!(s.last_update_id, 1027024);
         assert_eq!(s.asks[0].qty.to_string(), "12.00000000");
-        let bad = r#"{"e":"depthUpdate","E":1,"s":"X","U":5,"u":4,"b":[],"a":[]}"#;
-        let u: BinanceDepthUpdate = serde_json::from_str(bad).unwrap();
-        assert!(DepthEvent::try_from(u).is_err());
+        // Readable as an event (symbol and ids), unusable as a change.
+        for bad in [
+            r#"{"e":"depthUpdate","E":1,"s":"X","U":5,"u":4,"b":[],"a":[]}"#,
+            r#"{"e":"depthUpdate","E":1,"s":"X","U":5,"u":6,"b":[["abc","1"]],"a":[]}"#,
+            r#"{"e":"depthUpdate","E":1,"s":"X","U":5,"u":6,"b":[],"a":[["1","2","3"]]}"#,
+            r#"{"e":"depthUpdate","E":1,"s":"X","U":5,"u":6,"b":[["0","1"]],"a":[]}"#,
+        ] {
+            let u: BinanceDepthUpdate = serde_json::from_str(bad).unwrap();
+            assert!(DepthEvent::try_from(u).is_err(), "{bad}");
+        }
     }
 }

@@ -8,77 +8,52 @@ pub mod symbols;
 pub mod sync;
 pub mod wire;
 
-use std::collections::HashMap;
-
+use arb_contract::Level;
 use arb_contract::model::{ChecksumStatus, FeedState, ResyncReason};
 use arb_contract::time::Timestamp;
-use arb_contract::{IdGen, Level, Symbol};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::adapter::{Action, Adapter, BookSettings};
-use crate::book::{BookSideKind, OrderBook};
+use crate::adapter::{Action, Adapter, BookOut, BookSettings};
+use crate::book::BookSideKind;
 use crate::error::FrameError;
-use crate::wire_time::parse_ts;
-use sync::{SeqCheck, SeqTracker};
+use crate::symbol_table::SymbolTable;
+use sync::{CoinbaseBook, SeqCheck, SeqTracker};
 use wire::{CoinbaseEnvelope, CoinbaseL2Event, CoinbaseL2Type, CoinbaseSubscriptions};
 
 pub const VENUE: &str = "coinbase";
 
-struct SymbolBook {
-    symbol: Symbol,
-    product: String,
-    book: OrderBook,
-    synced: bool,
-}
-
 /// The Coinbase protocol, pure.
 pub struct CoinbaseAdapter {
     url: String,
-    top: usize,
-    books: Vec<SymbolBook>,
-    index: HashMap<String, usize>,
+    /// Keyed by product id (`BTC-USD`).
+    books: SymbolTable<CoinbaseBook>,
+    out: BookOut,
     seq: SeqTracker,
-    ids: IdGen,
 }
 
 impl CoinbaseAdapter {
     pub fn new(url: &str, cfg: &BookSettings) -> Self {
-        let mut index = HashMap::new();
-        let books = cfg
-            .symbols
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let product = symbols::product_id(s);
-                index.insert(product.clone(), i);
-                SymbolBook {
-                    symbol: s.clone(),
-                    product,
-                    book: OrderBook::new(cfg.book_levels.max(cfg.top)),
-                    synced: false,
-                }
-            })
-            .collect();
+        let levels = cfg.book_levels.max(cfg.top);
+        let books = SymbolTable::new(cfg.symbols.iter().cloned(), symbols::product_id, || {
+            CoinbaseBook::new(levels)
+        });
         CoinbaseAdapter {
             url: url.to_owned(),
-            top: cfg.top,
             books,
-            index,
+            out: BookOut::new(VENUE, cfg.top),
             seq: SeqTracker::default(),
-            ids: IdGen::new(&format!("book.{VENUE}")),
         }
     }
 
     fn level2(&self, kind: &str) -> String {
-        let products: Vec<&str> = self.books.iter().map(|b| b.product.as_str()).collect();
+        let products: Vec<&str> = self.books.wires().collect();
         json!({"type": kind, "product_ids": products, "channel": "level2"}).to_string()
     }
 
     fn unsync_all(&mut self) {
-        for b in &mut self.books {
-            b.synced = false;
-            b.book.clear();
+        for b in self.books.states_mut() {
+            b.reset();
         }
     }
 
@@ -87,12 +62,7 @@ impl CoinbaseAdapter {
     /// and subscribe again for fresh snapshots.
     fn gap(&mut self, detail: String, out: &mut Vec<Action>) {
         self.unsync_all();
-        out.push(Action::status(
-            None,
-            FeedState::Resync,
-            Some(ResyncReason::Gap),
-            Some(detail),
-        ));
+        out.push(Action::resync(None, ResyncReason::Gap, detail));
         out.push(Action::Send(self.level2("unsubscribe")));
         out.push(Action::Send(self.level2("subscribe")));
     }
@@ -102,7 +72,7 @@ impl CoinbaseAdapter {
         let mut parsed = Vec::with_capacity(env.events.len());
         for raw in &env.events {
             let ev = CoinbaseL2Event::deserialize(raw)?;
-            let Some(&i) = self.index.get(&ev.product_id) else {
+            let Some(i) = self.books.find(&ev.product_id) else {
                 return Err(FrameError::Invalid(format!(
                     "level2 for unsubscribed product {}",
                     ev.product_id
@@ -129,12 +99,7 @@ impl CoinbaseAdapter {
         out: &mut Vec<Action>,
     ) -> Result<(), FrameError> {
         let parsed = self.parse_l2(env).and_then(|p| {
-            let ts = match env.timestamp.as_deref() {
-                None => None,
-                Some(t) => Some(
-                    parse_ts(t).ok_or_else(|| FrameError::Invalid(format!("timestamp {t:?}")))?,
-                ),
-            };
+            let ts = crate::wire::optional_ts(env.timestamp.as_deref())?;
             Ok((p, ts))
         });
         let (events, exchange_ts) = match parsed {
@@ -146,29 +111,17 @@ impl CoinbaseAdapter {
             }
         };
         for ev in events {
-            let b = &mut self.books[ev.book];
-            match ev.kind {
-                CoinbaseL2Type::Snapshot => {
-                    b.book.clear();
-                    b.synced = true;
-                }
-                CoinbaseL2Type::Update if !b.synced => continue,
-                CoinbaseL2Type::Update => {}
+            if !self.books[ev.book].apply(ev.kind, &ev.levels) {
+                continue;
             }
-            for (side, l) in ev.levels {
-                b.book.apply(side, l.price, l.qty);
-            }
-            b.book.truncate();
-            out.push(Action::Book(b.book.snapshot(
-                self.ids.next(received),
-                VENUE,
-                &b.symbol,
-                self.top,
+            out.push(self.out.book(
+                &self.books[ev.book].book,
+                self.books.symbol(ev.book),
                 exchange_ts,
                 received,
                 env.sequence_num,
                 ChecksumStatus::NotProvided,
-            )));
+            ));
         }
         Ok(())
     }
@@ -233,9 +186,9 @@ impl Adapter for CoinbaseAdapter {
                 for e in &env.events {
                     let s = CoinbaseSubscriptions::deserialize(e)?;
                     for p in s.subscriptions.get("level2").into_iter().flatten() {
-                        if let Some(&i) = self.index.get(p) {
+                        if let Some(i) = self.books.find(p) {
                             out.push(Action::status(
-                                Some(self.books[i].symbol.clone()),
+                                Some(self.books.symbol(i).clone()),
                                 FeedState::Subscribed,
                                 None,
                                 None,
@@ -253,125 +206,4 @@ impl Adapter for CoinbaseAdapter {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn adapter() -> CoinbaseAdapter {
-        let cfg = BookSettings {
-            symbols: vec!["BTC-USD".parse().unwrap(), "ETH-USD".parse().unwrap()],
-            depth: 10,
-            book_levels: 1000,
-            top: 10,
-        };
-        CoinbaseAdapter::new("ws://x", &cfg)
-    }
-
-    fn l2(seq: u64, kind: &str, product: &str, ups: &[(&str, &str, &str)]) -> String {
-        let updates: Vec<_> = ups
-            .iter()
-            .map(|(s, p, q)| json!({"side": s, "event_time": "2023-02-09T20:32:50.714964855Z", "price_level": p, "new_quantity": q}))
-            .collect();
-        json!({"channel": "l2_data", "client_id": "", "timestamp": "2023-02-09T20:32:50.714964855Z", "sequence_num": seq,
-               "events": [{"type": kind, "product_id": product, "updates": updates}]})
-        .to_string()
-    }
-
-    #[test]
-    fn snapshot_resets_updates_apply_gap_resubscribes() {
-        let mut a = adapter();
-        let mut out = Vec::new();
-        a.on_connect(&mut out);
-        assert_eq!(out.len(), 2);
-        let top = |out: &[Action]| match out.last() {
-            Some(Action::Book(b)) => (b.bids.clone(), b.asks.clone(), b.sequence),
-            other => panic!("no book: {other:?}"),
-        };
-        let lv = |p: &str, q: &str| Level::new(p.parse().unwrap(), q.parse().unwrap());
-        out.clear();
-        a.on_text(
-            &l2(0, "update", "BTC-USD", &[("bid", "1", "1")]),
-            Timestamp::default(),
-            &mut out,
-        )
-        .unwrap();
-        assert!(out.is_empty(), "an update before the snapshot is ignored");
-        a.on_text(
-            &l2(
-                1,
-                "snapshot",
-                "BTC-USD",
-                &[("bid", "100", "1"), ("offer", "101", "2")],
-            ),
-            Timestamp::default(),
-            &mut out,
-        )
-        .unwrap();
-        a.on_text(
-            &l2(
-                2,
-                "update",
-                "BTC-USD",
-                &[("bid", "100.5", "3"), ("offer", "101", "0")],
-            ),
-            Timestamp::default(),
-            &mut out,
-        )
-        .unwrap();
-        assert_eq!(
-            top(&out),
-            (vec![lv("100.5", "3"), lv("100", "1")], vec![], Some(2))
-        );
-        // A second snapshot replaces everything.
-        a.on_text(
-            &l2(3, "snapshot", "BTC-USD", &[("bid", "90", "1")]),
-            Timestamp::default(),
-            &mut out,
-        )
-        .unwrap();
-        assert_eq!(top(&out), (vec![lv("90", "1")], vec![], Some(3)));
-        // A gap: resync status and resubscription, no book.
-        out.clear();
-        a.on_text(
-            &l2(7, "update", "BTC-USD", &[("bid", "91", "1")]),
-            Timestamp::default(),
-            &mut out,
-        )
-        .unwrap();
-        assert!(matches!(
-            out[0],
-            Action::Status {
-                state: FeedState::Resync,
-                reason: Some(ResyncReason::Gap),
-                ..
-            }
-        ));
-        assert!(matches!(&out[1], Action::Send(s) if s.contains("unsubscribe")));
-        assert!(matches!(&out[2], Action::Send(s) if s.contains("\"subscribe\"")));
-        assert!(!out.iter().any(|a| matches!(a, Action::Book(_))));
-        out.clear();
-        a.on_text(
-            &l2(8, "update", "BTC-USD", &[("bid", "92", "1")]),
-            Timestamp::default(),
-            &mut out,
-        )
-        .unwrap();
-        assert!(out.is_empty(), "updates wait for the new snapshot");
-        a.on_text(
-            &l2(9, "snapshot", "BTC-USD", &[("bid", "95", "1")]),
-            Timestamp::default(),
-            &mut out,
-        )
-        .unwrap();
-        assert_eq!(top(&out), (vec![lv("95", "1")], vec![], Some(9)));
-        // Garbage and unknown.
-        assert!(a.on_text("{{{", Timestamp::default(), &mut out).is_err());
-        assert!(matches!(
-            a.on_text(
-                r#"{"channel":"ticker","sequence_num":10,"events":[]}"#,
-                Timestamp::default(),
-                &mut out
-            ),
-            Err(FrameError::Unknown(_))
-        ));
-    }
-}
+mod tests;

@@ -2,6 +2,55 @@
 //! the connection, so a skipped number means something was lost, and a
 //! `snapshot` event resets a product's book. Pure.
 
+use arb_contract::Level;
+
+use super::wire::CoinbaseL2Type;
+use crate::book::{BookSideKind, OrderBook};
+
+/// One product's book, and whether a snapshot started it.
+#[derive(Debug, Clone)]
+pub struct CoinbaseBook {
+    pub book: OrderBook,
+    synced: bool,
+}
+
+impl CoinbaseBook {
+    pub fn new(levels: usize) -> Self {
+        CoinbaseBook {
+            book: OrderBook::new(levels),
+            synced: false,
+        }
+    }
+
+    pub fn is_synced(&self) -> bool {
+        self.synced
+    }
+
+    /// Forgets the book until the next snapshot.
+    pub fn reset(&mut self) {
+        self.synced = false;
+        self.book.clear();
+    }
+
+    /// Applies one event's levels, already checked to be valid; false for
+    /// an update before the snapshot, which changes nothing.
+    pub fn apply(&mut self, kind: CoinbaseL2Type, levels: &[(BookSideKind, Level)]) -> bool {
+        match kind {
+            CoinbaseL2Type::Snapshot => {
+                self.book.clear();
+                self.synced = true;
+            }
+            CoinbaseL2Type::Update if !self.synced => return false,
+            CoinbaseL2Type::Update => {}
+        }
+        for (side, l) in levels {
+            self.book.apply(*side, l.price, l.qty);
+        }
+        self.book.truncate();
+        true
+    }
+}
+
 /// What a `sequence_num` says about the messages before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SeqCheck {

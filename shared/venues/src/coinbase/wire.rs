@@ -59,13 +59,7 @@ impl TryFrom<&CoinbaseL2Update> for (BookSideKind, Level) {
             "offer" | "ask" => BookSideKind::Ask,
             other => return Err(FrameError::Invalid(format!("side {other:?}"))),
         };
-        if u.price_level <= Decimal::ZERO || u.new_quantity < Decimal::ZERO {
-            return Err(FrameError::Invalid(format!(
-                "level with price {} and quantity {}",
-                u.price_level, u.new_quantity
-            )));
-        }
-        Ok((side, Level::new(u.price_level, u.new_quantity)))
+        Ok((side, crate::wire::level(u.price_level, u.new_quantity)?))
     }
 }
 

@@ -13,17 +13,18 @@ use std::collections::HashMap;
 
 use arb_contract::model::{ChecksumStatus, FeedState, ResyncReason};
 use arb_contract::time::Timestamp;
-use arb_contract::{IdGen, Level, Symbol};
+use arb_contract::{Level, Symbol};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::adapter::{Action, Adapter, BookSettings};
+use crate::adapter::{Action, Adapter, BookOut, BookSettings};
 use crate::error::FrameError;
+use crate::symbol_table::SymbolTable;
 use checksum::Precision;
 use sync::{KrakenBook, SyncStep};
 use wire::{
     KrakenBookData, KrakenBookMsg, KrakenBookType, KrakenInstrumentMsg, KrakenMethodReply,
-    parse_ts, quote_numbers,
+    quote_numbers,
 };
 
 pub const VENUE: &str = "kraken";
@@ -31,23 +32,15 @@ pub const VENUE: &str = "kraken";
 /// Book depths Kraken's `book` channel accepts.
 pub const DEPTHS: [usize; 5] = [10, 25, 100, 500, 1000];
 
-struct SymbolBook {
-    symbol: Symbol,
-    /// Kraken's name of the pair (`BTC/USD`).
-    wire: String,
-    sync: KrakenBook,
-}
-
 /// The Kraken protocol, pure.
 pub struct KrakenAdapter {
     url: String,
     depth: usize,
-    top: usize,
-    books: Vec<SymbolBook>,
-    index: HashMap<String, usize>,
+    /// Keyed by Kraken's name of the pair (`BTC/USD`).
+    books: SymbolTable<KrakenBook>,
+    out: BookOut,
     precision: HashMap<Symbol, Precision>,
     book_subscribed: bool,
-    ids: IdGen,
 }
 
 impl KrakenAdapter {
@@ -56,30 +49,17 @@ impl KrakenAdapter {
     /// Kraken accepts ([`DEPTHS`]).
     pub fn new(url: String, settings: &BookSettings) -> Self {
         let depth = crate::book::round_up_depth(settings.depth, &DEPTHS);
-        let mut index = HashMap::new();
-        let mut books: Vec<SymbolBook> = Vec::new();
-        for s in &settings.symbols {
-            let symbol = symbols::symbol(&s.to_string()).unwrap_or_else(|_| s.clone());
-            if books.iter().any(|b| b.symbol == symbol) {
-                continue;
-            }
-            let wire = symbols::wire_name(&symbol);
-            index.insert(wire.clone(), books.len());
-            books.push(SymbolBook {
-                symbol,
-                wire,
-                sync: KrakenBook::new(depth),
-            });
-        }
+        let symbols = settings
+            .symbols
+            .iter()
+            .map(|s| symbols::symbol(&s.to_string()).unwrap_or_else(|_| s.clone()));
         KrakenAdapter {
             url,
             depth,
-            top: settings.top,
-            books,
-            index,
+            books: SymbolTable::new(symbols, symbols::wire_name, || KrakenBook::new(depth)),
+            out: BookOut::new(VENUE, settings.top),
             precision: HashMap::new(),
             book_subscribed: false,
-            ids: IdGen::new(&format!("book.{VENUE}")),
         }
     }
 
@@ -90,17 +70,18 @@ impl KrakenAdapter {
 
     /// The symbols served, in the contract's spelling.
     pub fn symbols(&self) -> impl Iterator<Item = &Symbol> {
-        self.books.iter().map(|b| &b.symbol)
+        self.books.symbols()
     }
 
+    /// The book a frame names, in v2's spelling or an older one (`XBT/USD`).
     fn find(&self, wire: &str) -> Option<usize> {
-        self.index.get(wire).copied().or_else(|| {
-            let s = symbols::symbol(wire).ok()?;
-            self.books.iter().position(|b| b.symbol == s)
-        })
+        self.books
+            .find(wire)
+            .or_else(|| self.books.position(&symbols::symbol(wire).ok()?))
     }
 
-    fn book_request(&self, method: &str, wires: Vec<String>) -> String {
+    fn book_request<'a>(&self, method: &str, wires: impl IntoIterator<Item = &'a str>) -> String {
+        let wires: Vec<&str> = wires.into_iter().collect();
         let mut params = json!({"channel": "book", "symbol": wires, "depth": self.depth});
         if method == "subscribe" {
             params["snapshot"] = json!(true);
@@ -113,26 +94,19 @@ impl KrakenAdapter {
             return;
         }
         self.book_subscribed = true;
-        let wires = self.books.iter().map(|b| b.wire.clone()).collect();
-        out.push(Action::Send(self.book_request("subscribe", wires)));
+        out.push(Action::Send(
+            self.book_request("subscribe", self.books.wires()),
+        ));
     }
 
     /// The symbol's book is wrong or cannot be kept: report, forget it and
     /// subscribe again (the new subscription starts with a snapshot).
     fn resync(&mut self, i: usize, reason: ResyncReason, detail: String, out: &mut Vec<Action>) {
-        let b = &mut self.books[i];
-        b.sync.reset();
-        let wire = b.wire.clone();
-        out.push(Action::status(
-            Some(b.symbol.clone()),
-            FeedState::Resync,
-            Some(reason),
-            Some(detail),
-        ));
-        out.push(Action::Send(
-            self.book_request("unsubscribe", vec![wire.clone()]),
-        ));
-        out.push(Action::Send(self.book_request("subscribe", vec![wire])));
+        self.books[i].reset();
+        let (symbol, wire) = (self.books.symbol(i), self.books.wire(i));
+        out.push(Action::resync(Some(symbol.clone()), reason, detail));
+        out.push(Action::Send(self.book_request("unsubscribe", [wire])));
+        out.push(Action::Send(self.book_request("subscribe", [wire])));
     }
 
     fn on_book(
@@ -142,21 +116,26 @@ impl KrakenAdapter {
         out: &mut Vec<Action>,
     ) -> Result<(), FrameError> {
         let mut unknown = Vec::new();
-        let mut invalid = None;
-        for data in msg.data {
-            let Some(i) = self.find(&data.symbol) else {
-                unknown.push(data.symbol);
+        let mut unusable = None;
+        for entry in msg.data {
+            // The symbol first: an entry that cannot be read still names its book.
+            let named = entry.get("symbol").and_then(Value::as_str);
+            let Some(i) = named.and_then(|s| self.find(s)) else {
+                unknown.push(named.map_or_else(|| entry.to_string(), str::to_owned));
                 continue;
             };
-            if let Err(e) = self.apply(i, msg.kind, data, received, out) {
+            let applied = KrakenBookData::deserialize(entry)
+                .map_err(FrameError::from)
+                .and_then(|data| self.apply(i, msg.kind, data, received, out));
+            if let Err(e) = applied {
                 // A message that cannot be applied in full leaves the book
                 // behind the venue's: as good as a gap.
                 let detail = format!("unusable book message: {e}");
                 self.resync(i, ResyncReason::Gap, detail, out);
-                invalid = Some(e);
+                unusable = Some(e);
             }
         }
-        if let Some(e) = invalid {
+        if let Some(e) = unusable {
             return Err(e);
         }
         if unknown.is_empty() {
@@ -187,40 +166,24 @@ impl KrakenAdapter {
             .iter()
             .map(Level::try_from)
             .collect::<Result<_, _>>()?;
-        let ts = match data.timestamp.as_deref() {
-            None => None,
-            Some(t) => {
-                Some(parse_ts(t).ok_or_else(|| FrameError::Invalid(format!("timestamp {t:?}")))?)
-            }
-        };
-        let precision = self
-            .precision
-            .get(&self.books[i].symbol)
-            .copied()
-            .unwrap_or_default();
-        let step = self.books[i]
-            .sync
-            .apply(kind, &bids, &asks, data.checksum, ts, precision);
-        match step {
+        let ts = crate::wire::optional_ts(data.timestamp.as_deref())?;
+        let precision = self.precision.get(self.books.symbol(i));
+        let precision = precision.copied().unwrap_or_default();
+        match self.books[i].apply(kind, &bids, &asks, data.checksum, ts, precision) {
             SyncStep::Ignored => {}
             SyncStep::Mismatch { venue, local } => {
                 let detail =
                     format!("checksum mismatch after {kind:?}: venue {venue} local {local}");
                 self.resync(i, ResyncReason::Checksum, detail, out);
             }
-            SyncStep::Synced => {
-                let b = &self.books[i];
-                out.push(Action::Book(b.sync.book.snapshot(
-                    self.ids.next(received),
-                    VENUE,
-                    &b.symbol,
-                    self.top,
-                    b.sync.exchange_ts(),
-                    received,
-                    None,
-                    ChecksumStatus::Verified,
-                )));
-            }
+            SyncStep::Synced => out.push(self.out.book(
+                &self.books[i].book,
+                self.books.symbol(i),
+                self.books[i].exchange_ts(),
+                received,
+                None,
+                ChecksumStatus::Verified,
+            )),
         }
         Ok(())
     }
@@ -252,7 +215,7 @@ impl KrakenAdapter {
                     let symbol = result
                         .symbol
                         .and_then(|s| self.find(&s))
-                        .map(|i| self.books[i].symbol.clone());
+                        .map(|i| self.books.symbol(i).clone());
                     out.push(Action::status(symbol, FeedState::Subscribed, None, None));
                 }
             }
@@ -286,8 +249,8 @@ impl Adapter for KrakenAdapter {
     }
 
     fn on_connect(&mut self, out: &mut Vec<Action>) {
-        for b in &mut self.books {
-            b.sync.reset();
+        for b in self.books.states_mut() {
+            b.reset();
         }
         self.book_subscribed = false;
         out.push(Action::Send(

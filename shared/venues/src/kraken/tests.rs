@@ -1,41 +1,30 @@
 use super::*;
-use crate::book::{BookSideKind, OrderBook};
-use arb_contract::time::from_nanos;
-use checksum::checksum;
-use rust_decimal::Decimal;
+use crate::testing::{Model, Px, assert_gap, books, resyncs, sends, settings, t0};
+use crate::wire::parse_ts;
+use checksum::checksum_levels;
 
 fn adapter() -> KrakenAdapter {
-    let syms: Vec<Symbol> = ["XBT/USD", "ETH/USD"]
-        .iter()
-        .map(|s| s.parse().unwrap())
-        .collect();
-    KrakenAdapter::new(
-        "ws://x".into(),
-        &BookSettings {
-            symbols: syms,
-            depth: 10,
-            book_levels: 1000,
-            top: 10,
-        },
-    )
+    KrakenAdapter::new("ws://x".into(), &settings(&["XBT/USD", "ETH/USD"]))
 }
 
 /// A book frame with JSON numbers written as given (no trailing zeros added).
-fn frame(
-    kind: &str,
-    symbol: &str,
-    bids: &[(&str, &str)],
-    asks: &[(&str, &str)],
-    checksum: u32,
-) -> String {
-    let side = |ls: &[(&str, &str)]| {
+fn frame(kind: &str, symbol: &str, bids: &[Px], asks: &[Px], checksum: u32) -> String {
+    format!(
+        r#"{{"channel":"book","type":"{kind}","data":[{}]}}"#,
+        entry(symbol, bids, asks, &checksum.to_string())
+    )
+}
+
+/// One symbol's part of a book frame; every value is written as given.
+fn entry(symbol: &str, bids: &[Px], asks: &[Px], checksum: &str) -> String {
+    let side = |ls: &[Px]| {
         ls.iter()
             .map(|(p, q)| format!(r#"{{"price":{p},"qty":{q}}}"#))
             .collect::<Vec<_>>()
             .join(",")
     };
     format!(
-        r#"{{"channel":"book","type":"{kind}","data":[{{"symbol":"{symbol}","bids":[{}],"asks":[{}],"checksum":{checksum},"timestamp":"2023-10-06T17:35:55.440295Z"}}]}}"#,
+        r#"{{"symbol":"{symbol}","bids":[{}],"asks":[{}],"checksum":{checksum},"timestamp":"2023-10-06T17:35:55.440295Z"}}"#,
         side(bids),
         side(asks)
     )
@@ -43,8 +32,17 @@ fn frame(
 
 const INSTRUMENT: &str = r#"{"channel":"instrument","type":"snapshot","data":{"assets":[],"pairs":[{"symbol":"BTC/USD","base":"BTC","quote":"USD","price_precision":1,"qty_precision":8,"price_increment":0.1},{"symbol":"ETH/USD","price_precision":2,"qty_precision":8}]}}"#;
 
+const BTC: Precision = Precision {
+    price: Some(1),
+    qty: Some(8),
+};
+const ETH: Precision = Precision {
+    price: Some(2),
+    qty: Some(8),
+};
+
 // The documented vector as JSON numbers: trailing zeros dropped.
-const ASKS: [(&str, &str); 10] = [
+const ASKS: [Px; 10] = [
     ("45285.2", "0.001"),
     ("45286.4", "1.54571953"),
     ("45286.6", "1.54571109"),
@@ -56,7 +54,7 @@ const ASKS: [(&str, &str); 10] = [
     ("45297.5", "0.09945542"),
     ("45299.5", "0.18772827"),
 ];
-const BIDS: [(&str, &str); 10] = [
+const BIDS: [Px; 10] = [
     ("45283.5", "0.1"),
     ("45283.4", "1.54582015"),
     ("45282.1", "0.1"),
@@ -69,44 +67,38 @@ const BIDS: [(&str, &str); 10] = [
     ("45276.6", "0.15445238"),
 ];
 
-fn t0() -> Timestamp {
-    from_nanos(1)
+/// Kraken's checksum of the model's book.
+fn crc(m: &Model, p: Precision) -> u32 {
+    checksum_levels(m.asks(), m.bids(), p)
 }
 
-fn books(actions: &[Action]) -> Vec<&arb_contract::BookSnapshot> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Book(b) => Some(b),
-            _ => None,
-        })
-        .collect()
+/// An adapter past the instrument data, with BTC/USD at the documented vector.
+fn synced() -> (KrakenAdapter, Model) {
+    let mut a = adapter();
+    let mut out = Vec::new();
+    a.on_connect(&mut out);
+    a.on_text(INSTRUMENT, t0(), &mut out).unwrap();
+    let mut m = Model::new(10);
+    m.snapshot(&BIDS, &ASKS);
+    out.clear();
+    a.on_text(
+        &frame("snapshot", "BTC/USD", &BIDS, &ASKS, crc(&m, BTC)),
+        t0(),
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(books(&out).len(), 1, "{out:?}");
+    (a, m)
 }
 
-fn sends(actions: &[Action]) -> Vec<Value> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Send(s) => Some(serde_json::from_str(s).unwrap()),
-            _ => None,
-        })
-        .collect()
-}
-
-fn resyncs(actions: &[Action]) -> usize {
-    actions
-        .iter()
-        .filter(|a| {
-            matches!(
-                a,
-                Action::Status {
-                    state: FeedState::Resync,
-                    reason: Some(ResyncReason::Checksum),
-                    ..
-                }
-            )
-        })
-        .count()
+/// Feeds `frame`, which must be used; returns the one book it published.
+#[track_caller]
+fn one_book(a: &mut KrakenAdapter, frame: &str) -> arb_contract::BookSnapshot {
+    let mut out = Vec::new();
+    a.on_text(frame, t0(), &mut out).unwrap();
+    let b = books(&out);
+    assert_eq!(b.len(), 1, "{out:?}");
+    b[0].clone()
 }
 
 #[test]
@@ -122,10 +114,7 @@ fn connect_subscribes_instrument_then_books_with_depth() {
     assert_eq!(s[0]["method"], "subscribe");
     assert_eq!(s[0]["params"]["channel"], "book");
     assert_eq!(s[0]["params"]["depth"], 10);
-    assert_eq!(
-        s[0]["params"]["symbol"],
-        serde_json::json!(["BTC/USD", "ETH/USD"])
-    );
+    assert_eq!(s[0]["params"]["symbol"], json!(["BTC/USD", "ETH/USD"]));
     // The ack turns into a `subscribed` status for the symbol.
     out.clear();
     a.on_text(r#"{"method":"subscribe","result":{"channel":"book","depth":10,"snapshot":true,"symbol":"BTC/USD"},"success":true,"time_in":"x","time_out":"y"}"#, t0(), &mut out).unwrap();
@@ -140,24 +129,16 @@ fn documented_vector_verifies_with_instrument_precision() {
     let mut out = Vec::new();
     a.on_connect(&mut out);
     a.on_text(INSTRUMENT, t0(), &mut out).unwrap();
-    out.clear();
-    a.on_text(
+    let b = one_book(
+        &mut a,
         &frame("snapshot", "BTC/USD", &BIDS, &ASKS, 3310070434),
-        t0(),
-        &mut out,
-    )
-    .unwrap();
-    let b = books(&out);
-    assert_eq!(b.len(), 1, "{out:?}");
-    assert_eq!(b[0].checksum, ChecksumStatus::Verified);
-    assert_eq!(b[0].symbol.to_string(), "BTC/USD");
-    assert_eq!(
-        b[0].bids[0],
-        Level::new("45283.5".parse().unwrap(), "0.1".parse().unwrap())
     );
-    assert_eq!(b[0].asks[9].price, "45299.5".parse().unwrap());
-    assert_eq!(b[0].exchange_ts, parse_ts("2023-10-06T17:35:55.440295Z"));
-    assert_eq!(resyncs(&out), 0);
+    assert_eq!(b.checksum, ChecksumStatus::Verified);
+    assert_eq!(b.symbol.to_string(), "BTC/USD");
+    let mut m = Model::new(10);
+    m.snapshot(&BIDS, &ASKS);
+    m.assert_top(&b, 10, "the documented vector");
+    assert_eq!(b.exchange_ts, parse_ts("2023-10-06T17:35:55.440295Z"));
 }
 
 #[test]
@@ -173,110 +154,250 @@ fn without_precision_trailing_zeros_fail_and_resubscribe() {
     )
     .unwrap();
     assert!(books(&out).is_empty());
-    assert_eq!(resyncs(&out), 1);
+    assert_eq!(resyncs(&out, ResyncReason::Checksum).len(), 1);
     let s = sends(&out);
     assert_eq!(s[0]["method"], "unsubscribe");
     assert_eq!(s[1]["method"], "subscribe");
-    assert_eq!(s[1]["params"]["symbol"], serde_json::json!(["BTC/USD"]));
+    assert_eq!(s[1]["params"]["symbol"], json!(["BTC/USD"]));
 }
 
 #[test]
 fn update_sequence_table() {
-    // Each step: a frame, then whether a book is published and whether a resync follows.
-    let mut a = adapter();
-    let mut out = Vec::new();
-    a.on_connect(&mut out);
-    a.on_text(INSTRUMENT, t0(), &mut out).unwrap();
-    let mut expect = OrderBook::new(10);
-    let p = Precision {
-        price: Some(1),
-        qty: Some(8),
-    };
-    let d = |s: &str| s.parse::<Decimal>().unwrap();
-    let mut steps: Vec<(String, bool, bool)> = Vec::new();
-    // Snapshot.
-    for (pr, q) in BIDS {
-        expect.apply(BookSideKind::Bid, d(pr), d(q));
-    }
-    for (pr, q) in ASKS {
-        expect.apply(BookSideKind::Ask, d(pr), d(q));
-    }
-    steps.push((
-        frame("snapshot", "XBT/USD", &BIDS, &ASKS, checksum(&expect, p)),
-        true,
-        false,
-    ));
-    // A new best bid pushes the worst out (truncation to depth 10).
-    expect.apply(BookSideKind::Bid, d("45284"), d("2"));
-    expect.truncate();
-    steps.push((
-        frame(
+    // Each step: a frame's type and levels, the checksum sent (None: the
+    // model's), whether a book is published and whether a checksum resync follows.
+    type Step = (
+        &'static str,
+        &'static str,
+        &'static [Px<'static>],
+        &'static [Px<'static>],
+        Option<u32>,
+        bool,
+        bool,
+    );
+    let steps: [Step; 5] = [
+        (
+            "a new best bid pushes the worst out",
             "update",
-            "BTC/USD",
             &[("45284", "2")],
             &[],
-            checksum(&expect, p),
+            None,
+            true,
+            false,
         ),
-        true,
-        false,
-    ));
-    // A delete.
-    expect.apply(BookSideKind::Ask, d("45285.2"), d("0"));
-    steps.push((
-        frame(
+        (
+            "a delete",
             "update",
-            "BTC/USD",
             &[],
             &[("45285.2", "0")],
-            checksum(&expect, p),
+            None,
+            true,
+            false,
         ),
-        true,
-        false,
-    ));
-    // A wrong checksum: resync, nothing published.
-    steps.push((
-        frame("update", "BTC/USD", &[("45283.5", "7")], &[], 12345),
-        false,
-        true,
-    ));
-    // Updates before the new snapshot are ignored.
-    steps.push((
-        frame("update", "BTC/USD", &[("45283.5", "8")], &[], 1),
-        false,
-        false,
-    ));
-    // The snapshot after resubscribing restores the book.
-    let mut fresh = OrderBook::new(10);
-    fresh.apply(BookSideKind::Bid, d("100"), d("1"));
-    fresh.apply(BookSideKind::Ask, d("101"), d("1"));
-    steps.push((
-        frame(
+        (
+            "a wrong checksum",
+            "update",
+            &[("45283.5", "7")],
+            &[],
+            Some(12345),
+            false,
+            true,
+        ),
+        (
+            "an update before the new snapshot",
+            "update",
+            &[("45283.5", "8")],
+            &[],
+            Some(1),
+            false,
+            false,
+        ),
+        (
+            "the snapshot after resubscribing",
             "snapshot",
-            "BTC/USD",
             &[("100", "1")],
             &[("101", "1")],
-            checksum(&fresh, p),
+            None,
+            true,
+            false,
         ),
-        true,
-        false,
-    ));
-    let mut last = None;
-    for (i, (f, publish, resync)) in steps.into_iter().enumerate() {
-        out.clear();
+    ];
+    let (mut a, mut m) = synced();
+    for (name, kind, bids, asks, sent, publish, resync) in steps {
+        match (publish, kind) {
+            (true, "snapshot") => m.snapshot(bids, asks),
+            (true, _) => m.update(bids, asks),
+            (false, _) => {}
+        }
+        let f = frame(
+            kind,
+            "BTC/USD",
+            bids,
+            asks,
+            sent.unwrap_or_else(|| crc(&m, BTC)),
+        );
+        let mut out = Vec::new();
         a.on_text(&f, t0(), &mut out).unwrap();
-        assert_eq!(books(&out).len(), usize::from(publish), "step {i}: {out:?}");
-        assert_eq!(resyncs(&out), usize::from(resync), "step {i}");
+        assert_eq!(books(&out).len(), usize::from(publish), "{name}: {out:?}");
+        assert_eq!(
+            resyncs(&out, ResyncReason::Checksum).len(),
+            usize::from(resync),
+            "{name}"
+        );
         if let Some(b) = books(&out).first() {
-            last = Some((*b).clone());
-            if i == 2 {
-                assert_eq!(b.bids, expect.bids.top(10));
-                assert_eq!(b.asks, expect.asks.top(10));
-            }
+            m.assert_top(b, 10, name);
         }
     }
-    let last = last.unwrap();
-    assert_eq!(last.bids, fresh.bids.top(10));
-    assert_eq!(last.asks, fresh.asks.top(10));
+}
+
+/// The rule: a book message that cannot be applied in full resyncs its
+/// symbol as a gap, and no book of it goes out until a fresh snapshot.
+#[test]
+fn an_unusable_book_message_resyncs_its_symbol_as_a_gap() {
+    // (case, the BTC/USD entry of the update)
+    let good = ("45283.5", "0.2");
+    let cases: [(&str, String); 8] = [
+        (
+            "a price that is no number",
+            entry("BTC/USD", &[good, ("45283.4.1", "1")], &[], "1"),
+        ),
+        ("a zero price", entry("BTC/USD", &[("0", "1")], &[], "1")),
+        (
+            "a negative price",
+            entry("BTC/USD", &[], &[("-45290", "1")], "1"),
+        ),
+        (
+            "a negative quantity",
+            entry("BTC/USD", &[good, ("45283.4", "-1")], &[], "1"),
+        ),
+        (
+            "a quantity that is no number",
+            entry("BTC/USD", &[], &[("45290", "\"x\"")], "1"),
+        ),
+        (
+            "a checksum that is no number",
+            entry("BTC/USD", &[good], &[], "\"x\""),
+        ),
+        (
+            "an unreadable time",
+            entry("BTC/USD", &[good], &[], "1").replace("2023-10-06T17", "yesterday"),
+        ),
+        (
+            "a zero price, the pair in its older spelling",
+            entry("XBT/USD", &[("0", "0")], &[], "1"),
+        ),
+    ];
+    for (case, bad) in cases {
+        let (mut a, mut btc) = synced();
+        let mut eth = Model::new(10);
+        eth.snapshot(&[("2000.5", "1")], &[("2001", "2")]);
+        one_book(
+            &mut a,
+            &frame(
+                "snapshot",
+                "ETH/USD",
+                &[("2000.5", "1")],
+                &[("2001", "2")],
+                crc(&eth, ETH),
+            ),
+        );
+
+        let mut out = Vec::new();
+        let f = format!(r#"{{"channel":"book","type":"update","data":[{bad}]}}"#);
+        assert!(
+            a.on_text(&f, t0(), &mut out).is_err(),
+            "{case}: reported as a bad frame"
+        );
+        assert_gap(&out, Some("BTC/USD"), case);
+        let s = sends(&out);
+        assert_eq!(
+            s.iter()
+                .map(|s| (s["method"].as_str().unwrap(), s["params"]["symbol"].clone()))
+                .collect::<Vec<_>>(),
+            [
+                ("unsubscribe", json!(["BTC/USD"])),
+                ("subscribe", json!(["BTC/USD"]))
+            ],
+            "{case}: BTC/USD alone resubscribed"
+        );
+
+        // An update that would fit the book from before the bad message is not applied.
+        let mut stale = btc.clone();
+        stale.update(&[("45283.5", "9")], &[]);
+        out.clear();
+        a.on_text(
+            &frame(
+                "update",
+                "BTC/USD",
+                &[("45283.5", "9")],
+                &[],
+                crc(&stale, BTC),
+            ),
+            t0(),
+            &mut out,
+        )
+        .unwrap();
+        assert!(
+            books(&out).is_empty(),
+            "{case}: a book before the snapshot: {out:?}"
+        );
+        // The other symbol goes on.
+        eth.update(&[("2000.5", "3")], &[]);
+        let b = one_book(
+            &mut a,
+            &frame("update", "ETH/USD", &[("2000.5", "3")], &[], crc(&eth, ETH)),
+        );
+        eth.assert_top(&b, 10, case);
+
+        // The fresh snapshot, then updates, flow again.
+        let (bids, asks) = ([("45300", "1"), ("45299.9", "2")], [("45300.1", "0.5")]);
+        btc.snapshot(&bids, &asks);
+        let b = one_book(
+            &mut a,
+            &frame("snapshot", "BTC/USD", &bids, &asks, crc(&btc, BTC)),
+        );
+        btc.assert_top(&b, 10, case);
+        btc.update(&[("45299.9", "0")], &[("45301", "4")]);
+        let b = one_book(
+            &mut a,
+            &frame(
+                "update",
+                "BTC/USD",
+                &[("45299.9", "0")],
+                &[("45301", "4")],
+                crc(&btc, BTC),
+            ),
+        );
+        btc.assert_top(&b, 10, case);
+    }
+}
+
+/// Kraken checks each symbol on its own: a bad entry for one symbol in a
+/// message does not hold back another symbol's good entry.
+#[test]
+fn a_bad_entry_resyncs_only_its_symbol() {
+    let (mut a, _) = synced();
+    let mut eth = Model::new(10);
+    eth.snapshot(&[("2000.5", "1")], &[("2001", "2")]);
+    let f = format!(
+        r#"{{"channel":"book","type":"snapshot","data":[{},{}]}}"#,
+        entry("BTC/USD", &[("0", "1")], &[], "1"),
+        entry(
+            "ETH/USD",
+            &[("2000.5", "1")],
+            &[("2001", "2")],
+            &crc(&eth, ETH).to_string()
+        ),
+    );
+    let mut out = Vec::new();
+    assert!(a.on_text(&f, t0(), &mut out).is_err());
+    assert_eq!(
+        resyncs(&out, ResyncReason::Gap),
+        [Some(&"BTC/USD".parse().unwrap())]
+    );
+    let b = books(&out);
+    assert_eq!(b.len(), 1, "{out:?}");
+    assert_eq!(b[0].symbol.to_string(), "ETH/USD");
+    eth.assert_top(b[0], 10, "ETH/USD");
 }
 
 #[test]
@@ -289,6 +410,10 @@ fn bad_frames_are_errors_not_panics() {
         (r#"{"channel":"book","type":"snapshot","data":"x"}"#, false),
         (
             r#"{"channel":"book","type":"snapshot","data":[{"symbol":"BTC/USD","bids":[{"price":-1,"qty":1}],"asks":[],"checksum":1}]}"#,
+            false,
+        ),
+        (
+            r#"{"channel":"book","type":"snapshot","data":[{"symbol":"DOGE/USD","bids":[],"asks":[],"checksum":1}]}"#,
             false,
         ),
         (r#"{"channel":"ohlc","type":"update","data":[]}"#, true),

@@ -1,0 +1,269 @@
+use super::*;
+use crate::testing::{Model, Px, assert_gap, books, settings, t0};
+use arb_contract::BookSnapshot;
+
+fn adapter() -> BinanceAdapter {
+    BinanceAdapter::new(
+        "ws://stream/",
+        "ws://api",
+        &settings(&["BTC/USDT", "ETH/USDT"]),
+    )
+}
+
+/// A `depthUpdate` on the combined stream; levels are JSON as given.
+fn event(symbol: &str, first: u64, last: u64, bids: Value, asks: Value) -> String {
+    json!({
+        "stream": format!("{}@depth@100ms", symbol.to_ascii_lowercase()),
+        "data": {"e": "depthUpdate", "E": 1_767_225_600_000u64 + last, "s": symbol,
+                 "U": first, "u": last, "b": bids, "a": asks}
+    })
+    .to_string()
+}
+
+fn levels(ls: &[Px]) -> Value {
+    json!(ls.iter().map(|(p, q)| [p, q]).collect::<Vec<_>>())
+}
+
+/// The WebSocket API's reply to `depth`.
+fn reply(last_update_id: u64, bids: &[Px], asks: &[Px]) -> Result<String, ApiError> {
+    Ok(json!({"id": "x", "status": 200, "rateLimits": [],
+              "result": {"lastUpdateId": last_update_id, "bids": levels(bids), "asks": levels(asks)}})
+    .to_string())
+}
+
+/// The symbols whose snapshot is asked for, with their delays.
+fn snapshot_requests(out: &[Action]) -> Vec<(&str, Duration)> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::Api {
+                key,
+                request,
+                delay,
+            } => {
+                let r: Value = serde_json::from_str(request).unwrap();
+                assert_eq!(r["method"], "depth");
+                assert_eq!(r["params"]["symbol"], key.as_str());
+                Some((key.as_str(), *delay))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[track_caller]
+fn one_book(out: &[Action]) -> BookSnapshot {
+    let b = books(out);
+    assert_eq!(b.len(), 1, "{out:?}");
+    b[0].clone()
+}
+
+/// Feeds a stream frame, which must be used.
+#[track_caller]
+fn text(a: &mut BinanceAdapter, frame: &str) -> Vec<Action> {
+    let mut out = Vec::new();
+    a.on_text(frame, t0(), &mut out).unwrap();
+    out
+}
+
+fn snapshot(a: &mut BinanceAdapter, key: &str, reply: Result<String, ApiError>) -> Vec<Action> {
+    let mut out = Vec::new();
+    a.on_api(key, reply, t0(), &mut out);
+    out
+}
+
+/// Connected, BTC/USDT synced at update id 104 and ETH/USDT at 50, with
+/// their models.
+fn synced() -> (BinanceAdapter, Model, Model) {
+    let mut a = adapter();
+    assert_eq!(
+        a.url(),
+        "ws://stream/stream?streams=btcusdt@depth@100ms/ethusdt@depth@100ms"
+    );
+    let mut out = Vec::new();
+    a.on_connect(&mut out);
+    assert_eq!(
+        snapshot_requests(&out),
+        [("BTCUSDT", Duration::ZERO), ("ETHUSDT", Duration::ZERO)]
+    );
+    let mut btc = Model::new(1000);
+    let mut eth = Model::new(1000);
+    // Buffered: 90..95 is older than the snapshot, 96..104 bridges it.
+    for (first, last, bid) in [(90, 95, ("99", "9")), (96, 104, ("98", "8"))] {
+        let f = event("BTCUSDT", first, last, levels(&[bid]), json!([]));
+        assert!(books(&text(&mut a, &f)).is_empty());
+    }
+    btc.snapshot(&[("100", "1")], &[("101", "1")]);
+    btc.update(&[("98", "8")], &[]);
+    let out = snapshot(
+        &mut a,
+        "BTCUSDT",
+        reply(100, &[("100", "1")], &[("101", "1")]),
+    );
+    let b = one_book(&out);
+    assert_eq!(b.sequence, Some(104));
+    btc.assert_top(&b, 10, "BTC synced");
+    eth.snapshot(&[("10", "1")], &[("11", "2")]);
+    let out = snapshot(&mut a, "ETHUSDT", reply(50, &[("10", "1")], &[("11", "2")]));
+    eth.assert_top(&one_book(&out), 10, "ETH synced");
+    (a, btc, eth)
+}
+
+#[test]
+fn synced_events_apply_in_order_and_a_skipped_id_is_a_gap() {
+    let (mut a, mut btc, _) = synced();
+    btc.update(&[("100", "0")], &[("100.5", "2")]);
+    let f = event(
+        "BTCUSDT",
+        105,
+        106,
+        levels(&[("100", "0")]),
+        levels(&[("100.5", "2")]),
+    );
+    let b = one_book(&text(&mut a, &f));
+    assert_eq!(b.sequence, Some(106));
+    assert_eq!(
+        b.exchange_ts,
+        chrono::DateTime::from_timestamp_millis(1_767_225_600_106)
+    );
+    btc.assert_top(&b, 10, "applied");
+    // 107 is missing.
+    let out = text(
+        &mut a,
+        &event("BTCUSDT", 108, 108, levels(&[("97", "1")]), json!([])),
+    );
+    assert_gap(&out, Some("BTC/USDT"), "skipped id");
+    assert_eq!(snapshot_requests(&out), [("BTCUSDT", Duration::ZERO)]);
+}
+
+/// The rule: an event whose ids are spent but whose levels cannot be
+/// applied is a gap for its symbol; no book of it goes out until a
+/// snapshot taken after that event.
+#[test]
+fn an_unusable_depth_event_is_a_gap_for_its_symbol() {
+    let good = json!(["97", "1"]);
+    // (case, U, u, bids, asks): every event spends the ids up to 106.
+    let cases: [(&str, u64, u64, Value, Value); 7] = [
+        (
+            "a price that is no number",
+            105,
+            106,
+            json!([good, ["abc", "1"]]),
+            json!([]),
+        ),
+        (
+            "a zero price",
+            105,
+            106,
+            json!([good, ["0", "1"]]),
+            json!([]),
+        ),
+        (
+            "a negative price",
+            105,
+            106,
+            json!([]),
+            json!([["-101", "1"]]),
+        ),
+        (
+            "a negative quantity",
+            105,
+            106,
+            json!([good]),
+            json!([["101", "-1"]]),
+        ),
+        (
+            "a level of three values",
+            105,
+            106,
+            json!([["97", "1", "2"]]),
+            json!([]),
+        ),
+        (
+            "a level that is no pair",
+            105,
+            106,
+            json!([good, "97"]),
+            json!([]),
+        ),
+        ("U after u", 106, 105, json!([good]), json!([])),
+    ];
+    for (case, first, last, bids, asks) in cases {
+        let (mut a, mut btc, mut eth) = synced();
+        let mut out = Vec::new();
+        let bad = event("BTCUSDT", first, last, bids, asks);
+        assert!(
+            a.on_text(&bad, t0(), &mut out).is_err(),
+            "{case}: reported as a bad frame"
+        );
+        assert_gap(&out, Some("BTC/USDT"), case);
+        assert_eq!(
+            snapshot_requests(&out),
+            [("BTCUSDT", Duration::ZERO)],
+            "{case}"
+        );
+
+        // A snapshot from before the unusable event cannot be brought past it.
+        let out = snapshot(&mut a, "BTCUSDT", reply(105, &[("100", "1")], &[]));
+        assert!(
+            books(&out).is_empty(),
+            "{case}: a book from before the gap: {out:?}"
+        );
+        assert_eq!(snapshot_requests(&out).len(), 1, "{case}: another snapshot");
+        // Events after it wait for the snapshot; the other symbol goes on.
+        let f = event("BTCUSDT", 107, 107, levels(&[("96", "1")]), json!([]));
+        assert!(
+            books(&text(&mut a, &f)).is_empty(),
+            "{case}: a book before the snapshot"
+        );
+        eth.update(&[("10.5", "1")], &[]);
+        let f = event("ETHUSDT", 51, 51, levels(&[("10.5", "1")]), json!([]));
+        eth.assert_top(&one_book(&text(&mut a, &f)), 10, case);
+
+        // A snapshot taken after the unusable event rebuilds the book.
+        btc.snapshot(&[("200", "1")], &[("201", "1")]);
+        btc.update(&[("96", "1")], &[]);
+        let out = snapshot(
+            &mut a,
+            "BTCUSDT",
+            reply(106, &[("200", "1")], &[("201", "1")]),
+        );
+        let b = one_book(&out);
+        assert_eq!(b.sequence, Some(107), "{case}");
+        btc.assert_top(&b, 10, case);
+        btc.update(&[("199", "2")], &[("201", "0")]);
+        let f = event(
+            "BTCUSDT",
+            108,
+            108,
+            levels(&[("199", "2")]),
+            levels(&[("201", "0")]),
+        );
+        btc.assert_top(&one_book(&text(&mut a, &f)), 10, case);
+    }
+}
+
+#[test]
+fn frames_that_name_no_book_of_ours_change_nothing() {
+    let (mut a, _, _) = synced();
+    for (frame, unknown) in [
+        ("{", false),
+        (r#"{"result":null,"id":1}"#, false),
+        (r#"{"foo":1}"#, true),
+        (r#"{"e":"trade","E":1,"s":"BTCUSDT","U":1,"u":1}"#, true),
+    ] {
+        let mut out = Vec::new();
+        match a.on_text(frame, t0(), &mut out) {
+            Ok(()) => assert!(!unknown, "{frame}"),
+            Err(e) => assert_eq!(matches!(e, FrameError::Unknown(_)), unknown, "{frame}: {e}"),
+        }
+        assert!(out.is_empty(), "{frame}: {out:?}");
+    }
+    // Another symbol's event, unusable or not, is none of our books' business.
+    let mut out = Vec::new();
+    let f = event("BNBBTC", 1, 2, json!([["0", "1"]]), json!([]));
+    assert!(matches!(
+        a.on_text(&f, t0(), &mut out),
+        Err(FrameError::Invalid(_))
+    ));
+    assert!(out.is_empty(), "{out:?}");
+}

@@ -1,16 +1,73 @@
 //! The pipeline end to end with the real binaries: `arb-feed --venue sim`
 //! (seeded, with dislocations) → `arb-detector` (cross and triangular) →
 //! `arb-sink` → PostgreSQL. Opportunities appear on NATS and in the
-//! opportunities table, once per episode.
+//! opportunities table, once per episode; a book that fails validation is
+//! dead-lettered by the detector, stored by the sink in audit_events, and
+//! opens nothing.
 #![allow(unused_crate_dependencies)]
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use arb_contract::subject::StreamKind;
-use arb_contract::{EpisodeState, Opportunity, OpportunityKind};
+use arb_contract::time::{Timestamp, from_nanos};
+use arb_contract::{
+    BookSnapshot, ChecksumStatus, EpisodeState, Level, Opportunity, OpportunityKind, RuntimeState,
+};
 use arb_testkit::*;
 use futures::StreamExt;
+
+/// Books the sim feed publishes.
+const BOOKS: u64 = 3000;
+/// Feed states it publishes for its 3 venues × 3 symbols: connected and
+/// stopped per venue, subscribed per venue and symbol.
+const STATUSES: u64 = 3 + 9 + 3;
+const DETECTORS: [&str; 2] = ["detector-cross", "detector-triangular"];
+
+/// An `arb-detector` with the tests' stream limits (those of [`sink_args`]).
+fn detector(strategy: &str, environment: &[(&str, String)]) -> Proc {
+    let args: Vec<String> = [
+        "--strategy",
+        strategy,
+        "--min-net-edge-bps",
+        "5",
+        "--heartbeat-interval",
+        "1s",
+        "--md-max-bytes",
+        "256MiB",
+        "--arb-max-bytes",
+        "64MiB",
+        "--exec-max-bytes",
+        "64MiB",
+        "--sys-max-bytes",
+        "64MiB",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    Proc::spawn("arb-detector", &args, environment)
+}
+
+/// Reads heartbeats until the latest one of each detector satisfies `done`;
+/// returns those.
+async fn heartbeats_until(
+    beats: &mut async_nats::Subscriber,
+    done: impl Fn(&RuntimeState) -> bool,
+) -> BTreeMap<String, RuntimeState> {
+    let mut latest: BTreeMap<String, RuntimeState> = BTreeMap::new();
+    while !DETECTORS.iter().all(|d| latest.get(*d).is_some_and(&done)) {
+        let m = tokio::time::timeout(WAIT, beats.next())
+            .await
+            .unwrap_or_else(|_| panic!("no heartbeat within {WAIT:?}; latest: {latest:#?}"))
+            .expect("subscription open");
+        let state: RuntimeState = arb_runtime::headers::decode(m.headers.as_ref(), &m.payload)
+            .expect("a valid heartbeat");
+        if DETECTORS.contains(&state.service.as_str()) {
+            latest.insert(state.service.clone(), state);
+        }
+    }
+    latest
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sim_feed_to_detectors_to_sink_once_per_episode() {
@@ -25,24 +82,21 @@ async fn sim_feed_to_detectors_to_sink_once_per_episode() {
         .unwrap();
     tb.bus.client.flush().await.unwrap();
 
+    let mut beats = tb
+        .bus
+        .client
+        .subscribe(tb.bus.subjects.with_prefix("sys.state.>"))
+        .await
+        .unwrap();
+    tb.bus.client.flush().await.unwrap();
+
     let mut sink = Proc::spawn("arb-sink", &sink_args("sink"), &environment);
-    let detector = |strategy: &str| {
-        let args: Vec<String> = [
-            "--strategy",
-            strategy,
-            "--min-net-edge-bps",
-            "5",
-            "--heartbeat-interval",
-            "1s",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        Proc::spawn("arb-detector", &args, &environment)
-    };
-    let mut cross = detector("cross");
-    let mut triangular = detector("triangular");
-    tokio::time::sleep(Duration::from_millis(700)).await; // detectors subscribed (core NATS)
+    let mut cross = detector("cross", &environment);
+    let mut triangular = detector("triangular", &environment);
+    // A detector's first heartbeat follows its flushed subscriptions (core
+    // NATS: a book sent before would be missed).
+    first_heartbeat(&tb.bus, "detector-cross").await;
+    first_heartbeat(&tb.bus, "detector-triangular").await;
 
     let feed_args: Vec<String> = [
         "--venue",
@@ -56,7 +110,7 @@ async fn sim_feed_to_detectors_to_sink_once_per_episode() {
         "--rate",
         "1000",
         "--count",
-        "3000",
+        &BOOKS.to_string(),
     ]
     .iter()
     .map(|s| s.to_string())
@@ -71,14 +125,44 @@ async fn sim_feed_to_detectors_to_sink_once_per_episode() {
         "the sim feed stops by itself after --count"
     );
 
-    // Stopping the detectors closes the episodes still open.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Both detectors have read every book, and the feed's last words (one
+    // status per venue that it stopped, which closes their episodes).
+    let read_all = |s: &RuntimeState| {
+        s.counters.get("books") >= Some(&BOOKS) && s.counters.get("statuses") >= Some(&STATUSES)
+    };
+    heartbeats_until(&mut beats, read_all).await;
     assert!(cross.terminate().await.success());
     assert!(triangular.terminate().await.success());
+    // Their last heartbeats (after the closes at shutdown, with no episode
+    // left open) count every opportunity they published.
+    let last = heartbeats_until(&mut beats, |s| {
+        read_all(s) && s.counters.get("open_episodes") == Some(&0)
+    })
+    .await;
+    let published: u64 = last
+        .values()
+        .flat_map(|s| {
+            [
+                "opportunities_open",
+                "opportunities_update",
+                "opportunities_close",
+            ]
+            .map(|c| s.counters.get(c).copied().unwrap_or(0))
+        })
+        .sum();
 
     // Everything published on arb.opp.>, as seen on NATS.
     let mut on_nats: Vec<Opportunity> = Vec::new();
-    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(2), opps.next()).await {
+    while on_nats.len() < published as usize {
+        let m = tokio::time::timeout(WAIT, opps.next())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{} of the {published} opportunities the detectors counted arrived",
+                    on_nats.len()
+                )
+            })
+            .expect("subscription open");
         on_nats.push(
             arb_runtime::headers::decode(m.headers.as_ref(), &m.payload)
                 .expect("a valid opportunity"),
@@ -133,8 +217,8 @@ async fn sim_feed_to_detectors_to_sink_once_per_episode() {
         );
     }
     assert!(
-        on_nats.len() < 3000 / 4,
-        "{} messages for 3,000 books: not one per tick",
+        on_nats.len() < BOOKS as usize / 4,
+        "{} messages for {BOOKS} books: not one per tick",
         on_nats.len()
     );
 
@@ -168,8 +252,152 @@ async fn sim_feed_to_detectors_to_sink_once_per_episode() {
     .unwrap();
     assert_eq!(opens, 0, "no episode opened twice in the table");
     assert!(
-        db.count("market_snapshots").await >= 3000,
+        db.count("market_snapshots").await >= BOOKS as i64,
         "the books were stored too"
+    );
+
+    assert!(sink.terminate().await.success());
+    tb.cleanup().await;
+    db.cleanup().await;
+}
+
+fn at_ms(ms: i64) -> Timestamp {
+    from_nanos(1_800_000_000_000_000_000 + ms * 1_000_000)
+}
+
+fn book(venue: &str, ms: i64, bids: &[(&str, &str)], asks: &[(&str, &str)]) -> BookSnapshot {
+    let levels = |l: &[(&str, &str)]| {
+        l.iter()
+            .map(|(p, q)| Level::new(p.parse().unwrap(), q.parse().unwrap()))
+            .collect()
+    };
+    BookSnapshot {
+        id: arb_contract::ids::derive(at_ms(ms), &[b"pipeline-book", venue.as_bytes()]),
+        venue: venue.into(),
+        symbol: "BTC/USD".parse().unwrap(),
+        exchange_ts: Some(at_ms(ms)),
+        received_ts: at_ms(ms + 1),
+        sequence: Some(ms as u64),
+        checksum: ChecksumStatus::NotProvided,
+        bids: levels(bids),
+        asks: levels(asks),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_book_is_dead_lettered_stored_in_audit_events_and_opens_nothing() {
+    let tb = TestBus::new("pipeline-invalid").await;
+    let db = TestDb::new("pipeline_invalid").await;
+    let environment = env(&tb, &db.url);
+    let mut sink = Proc::spawn("arb-sink", &sink_args("sink"), &environment);
+    let mut cross = detector("cross", &environment);
+    first_heartbeat(&tb.bus, "detector-cross").await;
+
+    // sim-a asks 100 and sim-b bids 101: a cross opportunity, were sim-b's
+    // book not invalid (its second ask is below its first).
+    let sim_a = book("sim-a", 0, &[("99", "1")], &[("100", "1")]);
+    let bad = book(
+        "sim-b",
+        10,
+        &[("101", "1")],
+        &[("102", "1"), ("101.5", "1")],
+    );
+    let mut publisher = tb.bus.publisher(16);
+    for b in [&sim_a, &bad] {
+        publisher.publish(b).await.expect("publish"); // encoded as it is: not checked
+    }
+    publisher.flush().await.expect("acks");
+
+    // The detector's dead letter reaches audit_events through the sink.
+    let letters = || async {
+        sqlx::query_as::<_, (String, Option<String>, Option<Vec<u8>>)>(
+            "SELECT message, subject, payload FROM audit_events \
+             WHERE service = 'detector-cross' AND kind = 'dead_letter'",
+        )
+        .fetch_all(&db.pool)
+        .await
+        .expect("query audit_events")
+    };
+    wait_until(
+        "the detector's dead letter in audit_events",
+        WAIT,
+        || async { !letters().await.is_empty() },
+    )
+    .await;
+    let rows = letters().await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let (reason, subject, payload) = &rows[0];
+    assert_eq!(
+        reason,
+        "invalid message: ask level 1: price 101.5 does not come above the one before it"
+    );
+    assert_eq!(
+        subject.as_deref(),
+        Some(
+            tb.bus
+                .subjects
+                .with_prefix("md.book.sim-b.BTC-USD")
+                .as_str()
+        )
+    );
+    assert_eq!(
+        payload.as_deref(),
+        Some(&arb_contract::codec::encode(&bad).unwrap()[..]),
+        "the letter keeps the book's bytes"
+    );
+
+    // The same pair made valid opens an opportunity: the only one.
+    let good = book(
+        "sim-b",
+        20,
+        &[("101", "1")],
+        &[("102", "1"), ("102.5", "1")],
+    );
+    publisher.publish(&good).await.expect("publish");
+    publisher.flush().await.expect("acks");
+    assert!(cross.terminate().await.success()); // closes it
+    let opportunities = || async {
+        sqlx::query_as::<_, (uuid::Uuid, String, chrono::DateTime<chrono::Utc>)>(
+            "SELECT episode_id, state, book_ts FROM opportunities ORDER BY book_ts, state DESC",
+        )
+        .fetch_all(&db.pool)
+        .await
+        .expect("query opportunities")
+    };
+    wait_until("the open and the close in opportunities", WAIT, || async {
+        opportunities().await.len() >= 2
+    })
+    .await;
+    let rows = opportunities().await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(
+        (rows[0].1.as_str(), rows[0].2),
+        ("open", at_ms(20)),
+        "{rows:?}"
+    );
+    assert_eq!(rows[1].1, "close", "{rows:?}");
+    assert_eq!(rows[0].0, rows[1].0, "one episode");
+
+    // The sink refuses the bad book from the MD stream too: it is no
+    // snapshot, and the sink's own dead letter says why.
+    wait_until("the sink's dead letter of the MD copy", WAIT, || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM audit_events WHERE service = 'sink' AND kind = 'dead_letter'",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .expect("count")
+            == 1
+    })
+    .await;
+    wait_until("the sink caught up on MD", WAIT, || async {
+        tb.consumer_backlog(StreamKind::Md, "sink").await == Some((0, 0))
+    })
+    .await;
+    assert_eq!(
+        db.count("market_snapshots").await,
+        2,
+        "the two valid books only"
     );
 
     assert!(sink.terminate().await.success());

@@ -16,7 +16,7 @@ use arb_contract::{BookSnapshot, CodecError, DeadLetter, EpisodeState, FeedStatu
 use arb_detect::{Detector, detector};
 use arb_runtime::bus::{Bus, FLUSH_DEADLINE, Heartbeat, Publisher};
 use arb_runtime::{clock, headers};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 
 use crate::config::Config;
 
@@ -227,13 +227,15 @@ enum CorePublishError {
 }
 
 pub(crate) async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    tokio::pin!(shutdown);
+    // Shared: the loop stops on it between messages, and it also bounds a
+    // handler that is stuck on a publish when it comes (see below).
+    let shutdown = shutdown.shared();
     let strategy = config.strategy.as_str();
     let service = format!("detector-{strategy}");
     let det = detector(config.strategy.kind(), config.detector()?);
 
     let bus = tokio::select! {
-        _ = &mut shutdown => return Ok(()),
+        _ = shutdown.clone() => return Ok(()),
         bus = Bus::connect(&config.nats, &service, None) => bus.context("failed to connect to NATS")?,
     };
     // JetStream may still be starting: retry with backoff, not exit.
@@ -244,7 +246,7 @@ pub(crate) async fn run(config: Config, shutdown: impl Future<Output = ()>) -> a
             Err(e) if e.is_retryable() => {
                 tracing::warn!(error = %e, ?wait, "cannot create the JetStream streams yet, retrying");
                 tokio::select! {
-                    _ = &mut shutdown => {
+                    _ = shutdown.clone() => {
                         bus.drain().await;
                         return Ok(());
                     }
@@ -289,21 +291,41 @@ pub(crate) async fn run(config: Config, shutdown: impl Future<Output = ()>) -> a
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let state_subject = bus.subjects.state(&service)?;
 
-    loop {
+    let stopped_at = {
+        let serve = async {
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = shutdown.clone() => break,
+                    Some(msg) = books.next() => runner.on_book(msg).await,
+                    Some(msg) = statuses.next() => runner.on_status(msg).await,
+                    _ = tick.tick() => {
+                        runner.heartbeat(&hb).await;
+                        tracing::debug!(subject = %state_subject, "heartbeat");
+                    }
+                }
+            }
+        };
+        tokio::pin!(serve);
         tokio::select! {
             biased;
-            _ = &mut shutdown => break,
-            Some(msg) = books.next() => runner.on_book(msg).await,
-            Some(msg) = statuses.next() => runner.on_status(msg).await,
-            _ = tick.tick() => {
-                runner.heartbeat(&hb).await;
-                tracing::debug!(subject = %state_subject, "heartbeat");
+            () = &mut serve => tokio::time::Instant::now(),
+            () = shutdown.clone() => {
+                // A handler was still publishing: with NATS down (the publish
+                // window full, an ack being retried) it would hold the shutdown
+                // for ever, so it gets until the deadline.
+                let at = tokio::time::Instant::now();
+                if tokio::time::timeout_at(at + FLUSH_DEADLINE, &mut serve).await.is_err() {
+                    tracing::warn!(deadline = ?FLUSH_DEADLINE, "the message in hand at shutdown was dropped: NATS did not take its publishes in time");
+                }
+                at
             }
         }
-    }
+    };
 
     tracing::info!("shutting down: closing open episodes, flushing, draining");
-    // Bounded: with NATS down, publishing and flushing would wait for ever.
+    // Bounded, from the shutdown on: with NATS down, publishing and flushing
+    // would wait for ever.
     let tail = async {
         let _ = books.unsubscribe().await;
         let _ = statuses.unsubscribe().await;
@@ -314,7 +336,10 @@ pub(crate) async fn run(config: Config, shutdown: impl Future<Output = ()>) -> a
             tracing::warn!(error = %e, "some publishes were not acknowledged");
         }
     };
-    if tokio::time::timeout(FLUSH_DEADLINE, tail).await.is_err() {
+    if tokio::time::timeout_at(stopped_at + FLUSH_DEADLINE, tail)
+        .await
+        .is_err()
+    {
         tracing::warn!(deadline = ?FLUSH_DEADLINE, "NATS did not take the last publishes in time");
     }
     bus.drain().await;

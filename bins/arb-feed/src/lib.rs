@@ -24,6 +24,7 @@ use anyhow::Context;
 use arb_contract::subject::StreamKind;
 use arb_runtime::bus::{Bus, FLUSH_DEADLINE};
 use arb_venues::{binance, coinbase, kraken};
+use futures::FutureExt;
 
 pub use config::{Config, Venue};
 
@@ -34,11 +35,13 @@ use {arb_testkit as _, async_nats as _, crc32fast as _, rust_decimal as _, uuid 
 /// Runs the feed until `shutdown` resolves (or, for the simulator, `--count`
 /// books are out), then flushes the publisher and drains NATS.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    tokio::pin!(shutdown);
+    // Shared: the venue loop stops on it, and it also bounds a venue loop
+    // that is stuck on a publish when it comes (see below).
+    let shutdown = shutdown.shared();
     anyhow::ensure!(!config.symbols.is_empty(), "no symbols given (--symbols)");
     let service = config.service();
     let bus = tokio::select! {
-        _ = &mut shutdown => return Ok(()),
+        _ = shutdown.clone() => return Ok(()),
         bus = Bus::connect(&config.nats, &service, None) => bus.context("failed to connect to NATS")?,
     };
     for kind in [StreamKind::Md, StreamKind::Sys] {
@@ -56,39 +59,69 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         config.min_interval,
     );
     tracing::info!(venue = config.venue.as_str(), symbols = ?config.symbols.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "feed starting");
-    match config.venue {
-        Venue::Sim => sim::run(&config, &mut out, shutdown.as_mut()).await,
-        Venue::Kraken => {
-            let a = kraken::KrakenAdapter::new(config.kraken_url.clone(), &config.book_settings());
-            if a.depth() != config.depth {
-                tracing::warn!(
-                    asked = config.depth,
-                    used = a.depth(),
-                    "Kraken accepts book depths {:?}",
-                    kraken::DEPTHS
-                );
+    let stopped_at = {
+        let serve = async {
+            let mut stop = std::pin::pin!(shutdown.clone());
+            match config.venue {
+                Venue::Sim => sim::run(&config, &mut out, stop.as_mut()).await,
+                Venue::Kraken => {
+                    let a = kraken::KrakenAdapter::new(
+                        config.kraken_url.clone(),
+                        &config.book_settings(),
+                    );
+                    if a.depth() != config.depth {
+                        tracing::warn!(
+                            asked = config.depth,
+                            used = a.depth(),
+                            "Kraken accepts book depths {:?}",
+                            kraken::DEPTHS
+                        );
+                    }
+                    runner::run_ws(a, &config, &mut out, stop.as_mut()).await
+                }
+                Venue::Binance => {
+                    let a = binance::BinanceAdapter::new(
+                        &config.binance_stream_url,
+                        &config.binance_api_url,
+                        &config.book_settings(),
+                    );
+                    runner::run_ws(a, &config, &mut out, stop.as_mut()).await
+                }
+                Venue::Coinbase => {
+                    let a = coinbase::CoinbaseAdapter::new(
+                        &config.coinbase_url,
+                        &config.book_settings(),
+                    );
+                    runner::run_ws(a, &config, &mut out, stop.as_mut()).await
+                }
             }
-            runner::run_ws(a, &config, &mut out, shutdown.as_mut()).await
+        };
+        tokio::pin!(serve);
+        tokio::select! {
+            biased;
+            () = &mut serve => tokio::time::Instant::now(),
+            () = shutdown.clone() => {
+                // The venue loop was still publishing: with NATS down (the
+                // publish window full, an ack being retried) it would hold the
+                // shutdown for ever, so it gets until the deadline.
+                let at = tokio::time::Instant::now();
+                if tokio::time::timeout_at(at + FLUSH_DEADLINE, &mut serve).await.is_err() {
+                    tracing::warn!(deadline = ?FLUSH_DEADLINE, "the venue loop was stopped: NATS did not take its publishes in time");
+                }
+                at
+            }
         }
-        Venue::Binance => {
-            let a = binance::BinanceAdapter::new(
-                &config.binance_stream_url,
-                &config.binance_api_url,
-                &config.book_settings(),
-            );
-            runner::run_ws(a, &config, &mut out, shutdown.as_mut()).await
-        }
-        Venue::Coinbase => {
-            let a = coinbase::CoinbaseAdapter::new(&config.coinbase_url, &config.book_settings());
-            runner::run_ws(a, &config, &mut out, shutdown.as_mut()).await
-        }
-    }
-    // Bounded: with NATS down the last publishes would wait for ever.
+    };
+    // Bounded, from the shutdown on: with NATS down the last publishes would
+    // wait for ever.
     let tail = async {
         out.heartbeat().await;
         out.flush().await;
     };
-    if tokio::time::timeout(FLUSH_DEADLINE, tail).await.is_err() {
+    if tokio::time::timeout_at(stopped_at + FLUSH_DEADLINE, tail)
+        .await
+        .is_err()
+    {
         tracing::warn!(deadline = ?FLUSH_DEADLINE, "NATS did not take the last publishes in time");
     }
     bus.drain().await;

@@ -6,11 +6,14 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use arb_contract::codec::{self, ARB_SCHEMA, CONTENT_TYPE, ContentType, Decoded, NATS_MSG_ID};
+use arb_contract::model::{BookSnapshot, RuntimeState};
 use arb_contract::sample;
 use arb_contract::subject::StreamKind;
 use arb_contract::time::{Timestamp, from_nanos};
 use arb_testkit::*;
 use bytes::Bytes;
+use futures::StreamExt;
+use rust_decimal::Decimal;
 
 /// The table a message lands in and the text of some of its stored values,
 /// as the test expects to read them back.
@@ -123,6 +126,68 @@ async fn drained(tb: &TestBus, durable: &str) -> bool {
         }
     }
     true
+}
+
+/// `args` with `flag` set to `value` instead of what it had.
+fn with_flag(mut args: Vec<String>, flag: &str, value: &str) -> Vec<String> {
+    let at = args
+        .iter()
+        .position(|a| a == flag)
+        .unwrap_or_else(|| panic!("{flag} is not among {args:?}"));
+    args[at + 1] = value.to_owned();
+    args
+}
+
+/// The sink's heartbeats (`sys.state.sink`) as they come, from a
+/// subscription made before the sink starts.
+struct Heartbeats(async_nats::Subscriber);
+
+impl Heartbeats {
+    async fn subscribe(tb: &TestBus) -> Heartbeats {
+        let subject = tb.bus.subjects.state("sink").expect("a valid service");
+        let sub = tb.bus.client.subscribe(subject).await.expect("subscribe");
+        tb.bus.client.flush().await.expect("NATS flush");
+        Heartbeats(sub)
+    }
+
+    /// The next heartbeat for which `ok` holds (the ones before it are skipped).
+    async fn wait_for(&mut self, what: &str, ok: impl Fn(&RuntimeState) -> bool) -> RuntimeState {
+        let wait = async {
+            while let Some(msg) = self.0.next().await {
+                let state: RuntimeState =
+                    arb_runtime::headers::decode(msg.headers.as_ref(), &msg.payload)
+                        .expect("a sink heartbeat");
+                if ok(&state) {
+                    return state;
+                }
+            }
+            panic!("the heartbeat subscription ended waiting for: {what}")
+        };
+        tokio::time::timeout(Duration::from_secs(90), wait)
+            .await
+            .unwrap_or_else(|_| panic!("no heartbeat within 90 s shows: {what}"))
+    }
+}
+
+fn counter(state: &RuntimeState, name: &str) -> u64 {
+    state.counters.get(name).copied().unwrap_or(0)
+}
+
+/// Whether `state` comes from the process `sink` (its instance is `<host>-<pid>`).
+fn from_process(state: &RuntimeState, sink: &Proc) -> bool {
+    sink.child
+        .id()
+        .is_some_and(|pid| state.instance.rsplit('-').next() == Some(pid.to_string().as_str()))
+}
+
+/// The sink consumer's ack floor on every stream.
+async fn ack_floors(tb: &TestBus) -> Vec<u64> {
+    let mut floors = Vec::new();
+    for kind in StreamKind::ALL {
+        let info = tb.consumer_info(kind, "sink").await;
+        floors.push(info.map_or(0, |i| i.ack_floor.stream_sequence));
+    }
+    floors
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -337,17 +402,19 @@ async fn malformed_payloads_are_dead_lettered_and_the_sink_keeps_going() {
         .await
         .unwrap();
     let mut consumer = consumer;
-    assert_eq!(
-        consumer.info().await.unwrap().num_pending,
-        100,
-        "100 messages on sys.dlq.sink"
-    );
+    // Acked only after their dead letters are published: once nothing is
+    // left unacked, every one of them is on sys.dlq.sink.
     wait_until(
         "no malformed message left unacked",
         Duration::from_secs(30),
         || drained(&tb, "sink"),
     )
     .await;
+    assert_eq!(
+        consumer.info().await.unwrap().num_pending,
+        100,
+        "100 messages on sys.dlq.sink"
+    );
 
     // Still running, still storing.
     assert!(sink.is_running(), "the sink survived the garbage");
@@ -428,7 +495,8 @@ async fn sigkill_while_messages_flow_loses_and_duplicates_nothing() {
     let tb = TestBus::new("sink_kill").await;
     let db = TestDb::new("sink_kill").await;
     let environment = env(&tb, &db.url);
-    let args = sink_args("sink");
+    let args = with_flag(sink_args("sink"), "--heartbeat-interval", "250ms");
+    let mut beats = Heartbeats::subscribe(&tb).await;
     let mut sink = Proc::spawn("arb-sink", &args, &environment);
 
     let msgs = messages(12_000, from_nanos(1_763_900_000_000_000_000));
@@ -438,7 +506,13 @@ async fn sigkill_while_messages_flow_loses_and_duplicates_nothing() {
     let mut kills = 0;
     let mut seen_between_kills = Vec::new();
     while kills < 3 {
-        tokio::time::sleep(Duration::from_millis(900)).await;
+        // Each process is killed once it has committed batches of its own,
+        // as its heartbeat reports, so every kill hits a sink at work.
+        beats
+            .wait_for("the running sink has committed a batch", |s| {
+                from_process(s, &sink) && counter(s, "batches") > 0
+            })
+            .await;
         sink.kill9().await;
         kills += 1;
         seen_between_kills.push(db.producer_rows().await);
@@ -475,9 +549,10 @@ async fn postgres_cut_off_then_back_the_sink_recovers_by_itself() {
         )
     };
     let proxy = CutProxy::start(&upstream).await;
+    let mut beats = Heartbeats::subscribe(&tb).await;
     let mut sink = Proc::spawn(
         "arb-sink",
-        &sink_args("sink"),
+        &with_flag(sink_args("sink"), "--heartbeat-interval", "250ms"),
         &env(&tb, &db.url_via(proxy.port)),
     );
 
@@ -492,8 +567,35 @@ async fn postgres_cut_off_then_back_the_sink_recovers_by_itself() {
     )
     .await;
     proxy.cut();
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    // While PostgreSQL is unreachable nothing is acked: the backlog grows.
+    let cut_at = chrono::Utc::now();
+    // The sink's own account of the outage: its writes fail and it keeps
+    // retrying. Between two failed retries nothing is committed or acked.
+    let after_cut = beats
+        .wait_for("a heartbeat after the cut", |s| s.ts > cut_at)
+        .await;
+    let failing = beats
+        .wait_for("a write failed after the cut", |s| {
+            counter(s, "errors.db") > counter(&after_cut, "errors.db")
+        })
+        .await;
+    let (floors, rows) = (ack_floors(&tb).await, db.producer_rows().await);
+    let retried = beats
+        .wait_for("the sink retried and failed again", |s| {
+            counter(s, "errors.db") > counter(&failing, "errors.db")
+        })
+        .await;
+    assert_eq!(
+        counter(&retried, "messages"),
+        counter(&failing, "messages"),
+        "nothing committed while PostgreSQL is unreachable"
+    );
+    assert_eq!(
+        ack_floors(&tb).await,
+        floors,
+        "nothing acked while PostgreSQL is unreachable"
+    );
+    assert_eq!(db.producer_rows().await, rows, "nothing stored meanwhile");
+    // The messages are held, so the backlog is there.
     let (pending, ack_pending) = tb.consumer_backlog(StreamKind::Md, "sink").await.unwrap();
     assert!(
         pending + ack_pending as u64 > 0,
@@ -519,6 +621,332 @@ async fn postgres_cut_off_then_back_the_sink_recovers_by_itself() {
         "nothing lost, nothing duplicated",
     )
     .await;
+    assert!(sink.terminate().await.success());
+    tb.cleanup().await;
+    db.cleanup().await;
+}
+
+/// Publishes each payload on its book's subject with the contract's headers,
+/// under its own `Nats-Msg-Id`.
+async fn publish_books(tb: &TestBus, books: &[(&BookSnapshot, String, Bytes)]) {
+    let mut p = tb.bus.publisher(256);
+    for (b, msg_id, payload) in books {
+        let mut h = codec::headers(*b, ContentType::Msgpack);
+        h.insert(NATS_MSG_ID, msg_id.clone());
+        p.publish_raw(
+            tb.bus.subjects.book(&b.venue, &b.symbol).unwrap(),
+            arb_runtime::headers::to_map(&h),
+            payload.clone(),
+        )
+        .await
+        .unwrap();
+    }
+    p.flush().await.unwrap();
+}
+
+async fn dead_letters(db: &TestDb) -> Vec<(String, String, Vec<u8>, String)> {
+    sqlx::query_as(
+        "SELECT service, message, payload, subject FROM audit_events WHERE kind = 'dead_letter'",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_books_are_dead_lettered_and_never_stored() {
+    let tb = TestBus::new("sink_invalid").await;
+    let db = TestDb::new("sink_invalid").await;
+    let mut sink = Proc::spawn("arb-sink", &sink_args("sink"), &env(&tb, &db.url));
+    let ts = from_nanos(1_763_900_000_000_000_000);
+    let book = |n: u64| {
+        sample::book(
+            n,
+            "kraken",
+            "BTC/USD",
+            5,
+            ts + chrono::Duration::milliseconds(n as i64),
+        )
+    };
+    // Valid books, each then broken in one way; the reason the sink must give.
+    let mut invalid: Vec<(BookSnapshot, String)> = Vec::new();
+    let mut b = book(1);
+    b.bids[1].qty = Decimal::new(-1, 0);
+    invalid.push((b, "bid level 1: size -1 is not positive".into()));
+    let mut b = book(2);
+    b.asks[0].price = Decimal::ZERO;
+    invalid.push((b, "ask level 0: price 0 is not positive".into()));
+    let mut b = book(3);
+    b.bids.swap(0, 2);
+    let why = format!(
+        "bid level 1: price {} does not come below the one before it",
+        b.bids[1].price
+    );
+    invalid.push((b, why));
+    let mut b = book(4);
+    b.asks[2].price = b.asks[1].price;
+    let why = format!(
+        "ask level 2: price {} does not come above the one before it",
+        b.asks[2].price
+    );
+    invalid.push((b, why));
+    let mut b = book(5);
+    b.received_ts = from_nanos(1_000);
+    invalid.push((
+        b,
+        "received_ts 1970-01-01T00:00:00.000001+00:00 is outside 2000-01-01".into(),
+    ));
+    let mut b = book(6);
+    b.exchange_ts = Some("2250-01-01T00:00:00Z".parse().unwrap());
+    invalid.push((
+        b,
+        "exchange_ts 2250-01-01T00:00:00+00:00 is outside 2000-01-01".into(),
+    ));
+    let valid: Vec<BookSnapshot> = (100..120).map(book).collect();
+
+    // The invalid books among valid ones, as proper MessagePack with the
+    // contract's headers (encoding does not validate).
+    let mut out: Vec<(&BookSnapshot, String, Bytes)> = Vec::new();
+    for (i, b) in valid.iter().enumerate() {
+        out.push((b, b.id.to_string(), codec::encode(b).unwrap()));
+        if let Some((bad, _)) = invalid.get(i / 3).filter(|_| i % 3 == 1) {
+            out.push((bad, bad.id.to_string(), codec::encode(bad).unwrap()));
+        }
+    }
+    assert_eq!(out.len(), valid.len() + invalid.len());
+    publish_books(&tb, &out).await;
+
+    // Once the sink has acked the whole stream, every book is either stored
+    // or dead-lettered.
+    wait_until(
+        "the sink has acked the whole stream",
+        Duration::from_secs(60),
+        || drained(&tb, "sink"),
+    )
+    .await;
+
+    let stored: HashSet<uuid::Uuid> =
+        sqlx::query_scalar::<_, uuid::Uuid>("SELECT id FROM market_snapshots")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    assert_eq!(
+        stored,
+        valid.iter().map(|b| b.id).collect::<HashSet<_>>(),
+        "every valid book stored, no invalid one"
+    );
+    let letters = dead_letters(&db).await;
+    assert_eq!(
+        letters.len(),
+        invalid.len(),
+        "one dead letter per invalid book"
+    );
+    let subject = tb
+        .bus
+        .subjects
+        .book("kraken", &"BTC/USD".parse().unwrap())
+        .unwrap();
+    for (b, why) in &invalid {
+        assert!(!stored.contains(&b.id), "invalid book {} stored", b.id);
+        let payload = codec::encode(b).unwrap();
+        let (service, reason, _, subj) =
+            letters.iter().find(|l| l.2 == payload).unwrap_or_else(|| {
+                panic!("no dead letter holds the book that should fail with {why:?}")
+            });
+        assert_eq!((service.as_str(), subj), ("sink", &subject));
+        assert!(
+            reason.contains(why.as_str()),
+            "dead letter reason {reason:?} does not say {why:?}"
+        );
+    }
+    assert!(sink.terminate().await.success());
+    tb.cleanup().await;
+    db.cleanup().await;
+}
+
+/// MessagePack with named fields of a JSON value, compact as `rmp_serde`
+/// writes it. From `serde_json::to_value` of a message this is what a
+/// producer in another language sends: the id as text, money as text, times
+/// as integers. `bin_id` writes the top-level `id` as 16 bytes of binary
+/// instead, as this workspace's producers do.
+fn msgpack(v: &serde_json::Value, bin_id: Option<uuid::Uuid>) -> Bytes {
+    fn len(out: &mut Vec<u8>, n: usize, fix: (u8, usize), m16: u8, m32: u8) {
+        if n < fix.1 {
+            out.push(fix.0 | n as u8);
+        } else if let Ok(n) = u16::try_from(n) {
+            out.push(m16);
+            out.extend(n.to_be_bytes());
+        } else {
+            out.push(m32);
+            out.extend((n as u32).to_be_bytes());
+        }
+    }
+    fn str(out: &mut Vec<u8>, s: &str) {
+        if s.len() < 32 {
+            out.push(0xa0 | s.len() as u8);
+        } else if let Ok(n) = u8::try_from(s.len()) {
+            out.extend([0xd9, n]);
+        } else {
+            len(out, s.len(), (0, 0), 0xda, 0xdb);
+        }
+        out.extend(s.as_bytes());
+    }
+    fn value(out: &mut Vec<u8>, v: &serde_json::Value) {
+        use serde_json::Value;
+        match v {
+            Value::Null => out.push(0xc0),
+            Value::Bool(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
+            Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+                (Some(u), _) if u < 128 => out.push(u as u8),
+                (Some(u), _) => {
+                    out.push(0xcf);
+                    out.extend(u.to_be_bytes());
+                }
+                (None, Some(i)) if i >= -32 => out.push(i as i8 as u8),
+                (None, Some(i)) => {
+                    out.push(0xd3);
+                    out.extend(i.to_be_bytes());
+                }
+                _ => {
+                    out.push(0xcb);
+                    out.extend(n.as_f64().unwrap().to_be_bytes());
+                }
+            },
+            Value::String(s) => str(out, s),
+            Value::Array(a) => {
+                len(out, a.len(), (0x90, 16), 0xdc, 0xdd);
+                a.iter().for_each(|x| value(out, x));
+            }
+            Value::Object(m) => {
+                len(out, m.len(), (0x80, 16), 0xde, 0xdf);
+                for (k, x) in m {
+                    str(out, k);
+                    value(out, x);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let map = v.as_object().expect("an object");
+    len(&mut out, map.len(), (0x80, 16), 0xde, 0xdf);
+    for (k, x) in map {
+        str(&mut out, k);
+        match bin_id {
+            Some(id) if k == "id" => {
+                out.extend([0xc4, 16]);
+                out.extend(id.as_bytes());
+            }
+            _ => value(&mut out, x),
+        }
+    }
+    Bytes::from(out)
+}
+
+/// The stored row of `id`, every column, as JSON.
+async fn snapshot_row(db: &TestDb, id: uuid::Uuid) -> Option<serde_json::Value> {
+    sqlx::query_scalar::<_, serde_json::Value>(
+        "SELECT row_to_json(m)::jsonb FROM market_snapshots m WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await
+    .unwrap()
+}
+
+/// Publishes `payload` and returns its stored row, then deletes the row so
+/// the same book can be stored again from another payload.
+async fn stored_then_deleted(
+    tb: &TestBus,
+    db: &TestDb,
+    b: &BookSnapshot,
+    msg_id: &str,
+    payload: Bytes,
+) -> serde_json::Value {
+    publish_books(tb, &[(b, msg_id.to_owned(), payload)]).await;
+    wait_until(
+        &format!("{msg_id} stored"),
+        Duration::from_secs(30),
+        || async { snapshot_row(db, b.id).await.is_some() },
+    )
+    .await;
+    let row = snapshot_row(db, b.id).await.unwrap();
+    sqlx::query("DELETE FROM market_snapshots WHERE id = $1")
+        .bind(b.id)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    row
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_book_whose_id_is_text_is_stored_like_one_with_a_binary_id() {
+    let tb = TestBus::new("sink_text_id").await;
+    let db = TestDb::new("sink_text_id").await;
+    let mut sink = Proc::spawn("arb-sink", &sink_args("sink"), &env(&tb, &db.url));
+    let b = sample::book(
+        7,
+        "binance",
+        "ETH/USD",
+        10,
+        from_nanos(1_763_900_000_000_000_000),
+    );
+    let json = serde_json::to_value(&b).unwrap();
+    assert_eq!(json["id"], b.id.to_string(), "as JSON the id is text");
+    let text_id = msgpack(&json, None);
+    let id_text = b.id.to_string();
+    assert!(
+        text_id
+            .windows(id_text.len())
+            .any(|w| w == id_text.as_bytes())
+            && !text_id.windows(16).any(|w| w == b.id.as_bytes()),
+        "the payload holds the id as text only"
+    );
+    // The same book with its times as RFC 3339 text: the fast reader leaves
+    // it to the general decoder, which must read the text id too.
+    let mut timed = json.clone();
+    timed["received_ts"] = b.received_ts.to_rfc3339().into();
+    timed["exchange_ts"] = b.exchange_ts.unwrap().to_rfc3339().into();
+    let cases = [
+        ("msgpack", codec::encode(&b).unwrap(), text_id),
+        (
+            "rfc3339",
+            msgpack(&timed, Some(b.id)),
+            msgpack(&timed, None),
+        ),
+    ];
+    let mut rows = Vec::new();
+    for (case, binary, text) in cases {
+        // Each under a Nats-Msg-Id of its own, or JetStream would drop it.
+        let from_text = stored_then_deleted(&tb, &db, &b, &format!("{case}-text"), text).await;
+        let from_binary =
+            stored_then_deleted(&tb, &db, &b, &format!("{case}-binary"), binary).await;
+        assert_eq!(from_text, from_binary, "{case}: the same row either way");
+        assert_eq!(from_text["id"], id_text);
+        assert_eq!(
+            (&from_text["venue"], &from_text["symbol"]),
+            (&"binance".into(), &"ETH/USD".into())
+        );
+        assert_eq!(from_text["bid_prices"].as_array().map(Vec::len), Some(10));
+        assert_eq!(
+            from_text["ask_sizes"][9].to_string(),
+            b.asks[9].qty.to_string(),
+            "{case}"
+        );
+        rows.push(from_text);
+    }
+    assert_eq!(
+        rows[0], rows[1],
+        "times as integers or as text: the same row"
+    );
+    wait_until(
+        "the sink has acked the whole stream",
+        Duration::from_secs(30),
+        || drained(&tb, "sink"),
+    )
+    .await;
+    assert!(dead_letters(&db).await.is_empty(), "no book was refused");
     assert!(sink.terminate().await.success());
     tb.cleanup().await;
     db.cleanup().await;

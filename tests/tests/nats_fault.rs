@@ -1,79 +1,21 @@
-//! A NATS server of the test's own, started from `nats/nats-server.conf`,
-//! killed with SIGKILL while the sink runs, then restarted on the same store:
-//! the sink reconnects by itself and nothing is lost or duplicated.
+//! A NATS server of the test's own (`arb_testkit::NatsServer`, from
+//! `nats/nats-server.conf`), killed with SIGKILL while the sink runs, then
+//! restarted on the same store: the sink rides out the outage, reconnects by
+//! itself, and nothing is lost or duplicated.
 #![allow(unused_crate_dependencies)]
 
-use std::path::Path;
 use std::time::Duration;
 
 use arb_contract::codec::ContentType;
 use arb_contract::sample;
+use arb_contract::subject::StreamKind;
 use arb_contract::time::from_nanos;
 use arb_runtime::bus::Bus;
-use arb_runtime::config::NatsArgs;
 use arb_testkit::*;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The project's config with this test's own store directory (the port and
-/// monitor port are overridden on the command line).
-fn test_config(store: &Path) -> std::path::PathBuf {
-    let conf = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../nats/nats-server.conf"),
-    )
-    .expect("nats/nats-server.conf");
-    assert!(
-        conf.contains("store_dir: \"/data\""),
-        "the config sets the JetStream store dir"
-    );
-    let conf = conf.replace(
-        "store_dir: \"/data\"",
-        &format!("store_dir: {:?}", store.display().to_string()),
-    );
-    let path = store.with_extension("conf");
-    std::fs::write(&path, conf).unwrap();
-    path
-}
-
-fn nats_server(port: u16, monitor: u16, store: &Path) -> tokio::process::Child {
-    let conf = test_config(store);
-    let exe = [
-        "/usr/sbin/nats-server",
-        "/usr/bin/nats-server",
-        "/usr/local/bin/nats-server",
-    ]
-    .into_iter()
-    .find(|p| Path::new(p).exists())
-    .expect("this test needs the nats-server binary (apt-get install nats-server)");
-    tokio::process::Command::new(exe)
-        .args([
-            "-c",
-            conf.to_str().unwrap(),
-            "-a",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-m",
-            &monitor.to_string(),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start nats-server")
-}
-
-async fn connect(args: &NatsArgs) -> Bus {
-    Bus::connect(args, "fault-test", Some(Duration::from_secs(20)))
-        .await
-        .expect("own nats-server up")
-}
+/// What the sink's readers log when their pulls stop hearing from the
+/// server: NATS is gone and the sink has noticed.
+const NATS_GONE: &str = "missed idle heartbeat";
 
 async fn publish(bus: &Bus, from: u64, to: u64) {
     let ts = from_nanos(1_763_900_000_000_000_000);
@@ -91,48 +33,68 @@ async fn publish(bus: &Bus, from: u64, to: u64) {
     p.flush().await.unwrap();
 }
 
+/// Every one of the sink's durables has nothing pending and nothing
+/// unacked: whatever it was going to write (a redelivery included) is
+/// written, since it acks only after the commit.
+async fn all_acked(tb: &TestBus) -> bool {
+    for kind in StreamKind::ALL {
+        if tb.consumer_backlog(kind, "sink").await != Some((0, 0)) {
+            return false;
+        }
+    }
+    true
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_killed_and_restarted_the_sink_recovers_by_itself() {
-    let store = std::env::temp_dir().join(unique("nats_store"));
-    let (port, monitor) = (free_port(), free_port());
-    let mut server = nats_server(port, monitor, &store);
-    let url = format!("nats://127.0.0.1:{port}");
-    let args = NatsArgs {
-        nats_url: url.clone(),
-        ..NatsArgs::default()
-    };
-    let bus = connect(&args).await;
-    bus.ensure_streams(&test_stream_args()).await.unwrap();
-
+    let mut nats = NatsServer::start().await;
+    let tb = TestBus::on(&nats.url(), "nats_fault").await;
     let db = TestDb::new("nats_fault").await;
-    let environment = vec![("NATS_URL", url.clone()), ("DATABASE_URL", db.url.clone())];
+    let environment = vec![
+        ("NATS_URL", nats.url()),
+        ("ARB_SUBJECT_PREFIX", tb.prefix.clone()),
+        ("DATABASE_URL", db.url.clone()),
+    ];
     let mut sink = Proc::spawn("arb-sink", &sink_args("sink"), &environment);
+    first_heartbeat(&tb.bus, "sink").await;
 
-    publish(&bus, 0, 2_000).await;
+    publish(&tb.bus, 0, 2_000).await;
     wait_until(
-        "the first 2,000 stored",
+        "the first 2,000 stored and acked",
         Duration::from_secs(60),
-        || async { db.producer_rows().await == 2_000 },
+        || async { db.producer_rows().await == 2_000 && all_acked(&tb).await },
     )
     .await;
 
-    server.kill().await.unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    nats.kill().await;
+    wait_until("the sink noticing that NATS is gone", WAIT, || {
+        let seen = sink.log_text().contains(NATS_GONE);
+        async move { seen }
+    })
+    .await;
     assert!(
         sink.is_running(),
-        "the sink does not exit when NATS goes away"
+        "the sink does not exit when NATS goes away; its log:\n{}",
+        sink.log_text()
     );
-    let mut server = nats_server(port, monitor, &store);
-    let bus = connect(&args).await;
 
-    publish(&bus, 2_000, 4_000).await;
+    nats.restart().await;
+    let tb = TestBus {
+        bus: Bus::connect_once(&tb.args, "nats_fault")
+            .await
+            .expect("the restarted nats-server"),
+        ..tb
+    };
+    // Back: heartbeating again on the restarted server.
+    first_heartbeat(&tb.bus, "sink").await;
+
+    publish(&tb.bus, 2_000, 4_000).await;
     wait_until(
-        "everything stored after the restart",
+        "everything stored and acked after the restart",
         Duration::from_secs(90),
-        || async { db.producer_rows().await >= 4_000 },
+        || async { db.producer_rows().await >= 4_000 && all_acked(&tb).await },
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         db.producer_rows().await,
         4_000,
@@ -140,8 +102,6 @@ async fn nats_killed_and_restarted_the_sink_recovers_by_itself() {
     );
     assert!(sink.terminate().await.success());
 
-    bus.drain().await;
-    server.kill().await.unwrap();
+    tb.cleanup().await;
     db.cleanup().await;
-    let _ = std::fs::remove_dir_all(&store);
 }

@@ -10,7 +10,7 @@ use arb_contract::time::Timestamp;
 use arb_contract::{IdGen, Symbol};
 
 use crate::book::OrderBook;
-use crate::error::{ApiError, FrameError};
+use crate::error::{ApiResult, FrameResult};
 
 /// What every adapter is configured with besides its endpoints.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,7 +118,11 @@ impl BookOut {
 
 /// A venue's protocol: pure, driven by the loop.
 pub trait Adapter: Send {
-    fn venue(&self) -> &str;
+    /// The venue's name in subjects and messages.
+    const VENUE: &'static str;
+    fn venue(&self) -> &str {
+        Self::VENUE
+    }
     /// The market-data endpoint to connect to.
     fn url(&self) -> String;
     /// The request/response endpoint, for venues that take snapshots there.
@@ -128,19 +132,9 @@ pub trait Adapter: Send {
     /// A new connection: forget every book and push the subscribe frames.
     fn on_connect(&mut self, out: &mut Vec<Action>);
     /// One text frame, received at `received`.
-    fn on_text(
-        &mut self,
-        text: &str,
-        received: Timestamp,
-        out: &mut Vec<Action>,
-    ) -> Result<(), FrameError>;
+    fn on_text(&mut self, text: &str, received: Timestamp, out: &mut Vec<Action>) -> FrameResult;
     /// The reply to an [`Action::Api`] request.
-    fn on_api(
-        &mut self,
-        _key: &str,
-        _reply: Result<String, ApiError>,
-        _received: Timestamp,
-        _out: &mut Vec<Action>,
-    ) {
+    fn on_api(&mut self, key: &str, reply: ApiResult, received: Timestamp, out: &mut Vec<Action>) {
+        let _ = (key, reply, received, out);
     }
 }

@@ -30,6 +30,13 @@ impl FrameError {
     }
 }
 
+/// How handling a frame went: `Err` says why the frame was not used (the
+/// loop audits it).
+pub type FrameResult<T = ()> = Result<T, FrameError>;
+
+/// The reply to a request on a venue's request/response endpoint.
+pub type ApiResult = Result<String, ApiError>;
+
 /// A request to a venue's request/response endpoint that got no usable reply.
 #[derive(Debug, Error)]
 pub enum ApiError {

@@ -32,5 +32,5 @@ mod testing;
 pub mod wire;
 
 pub use adapter::{Action, Adapter, BookOut, BookSettings};
-pub use error::{ApiError, FrameError};
+pub use error::{ApiError, ApiResult, FrameError, FrameResult};
 pub use symbol_table::SymbolTable;

@@ -9,7 +9,7 @@ use arb_contract::{Level, Symbol};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use crate::adapter::{Action, BookSettings};
+use crate::adapter::{Action, Adapter, BookSettings};
 
 pub(crate) fn t0() -> Timestamp {
     from_nanos(1)
@@ -22,6 +22,25 @@ pub(crate) fn settings(symbols: &[&str]) -> BookSettings {
         depth: 10,
         book_levels: 1000,
         top: 10,
+    }
+}
+
+/// Feeds `frame` to `a`, which must use it; returns what it asked for.
+#[track_caller]
+pub(crate) fn feed(a: &mut impl Adapter, frame: &str) -> Vec<Action> {
+    let mut out = Vec::new();
+    if let Err(e) = a.on_text(frame, t0(), &mut out) {
+        panic!("{e}: {frame}");
+    }
+    out
+}
+
+/// The one book among `actions`.
+#[track_caller]
+pub(crate) fn one_book(actions: &[Action]) -> BookSnapshot {
+    match books(actions)[..] {
+        [b] => b.clone(),
+        _ => panic!("not one book: {actions:?}"),
     }
 }
 
@@ -93,6 +112,15 @@ impl Model {
         Model {
             depth,
             ..Model::default()
+        }
+    }
+
+    /// A `"snapshot"` replaces the book, anything else updates it.
+    pub(crate) fn apply(&mut self, kind: &str, bids: &[Px], asks: &[Px]) {
+        if kind == "snapshot" {
+            self.snapshot(bids, asks);
+        } else {
+            self.update(bids, asks);
         }
     }
 

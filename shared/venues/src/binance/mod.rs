@@ -15,7 +15,7 @@ use arb_contract::time::Timestamp;
 use serde_json::{Value, json};
 
 use crate::adapter::{Action, Adapter, BookOut, BookSettings};
-use crate::error::{ApiError, FrameError};
+use crate::error::{ApiError, ApiResult, FrameError, FrameResult};
 use crate::symbol_table::SymbolTable;
 use sync::{BinanceSync, DepthEvent, DepthSnapshot, Step};
 use wire::{BinanceApiReply, BinanceCombined, BinanceDepthUpdate};
@@ -144,9 +144,7 @@ impl BinanceAdapter {
 }
 
 impl Adapter for BinanceAdapter {
-    fn venue(&self) -> &str {
-        VENUE
-    }
+    const VENUE: &'static str = VENUE;
 
     fn url(&self) -> String {
         let streams: Vec<String> = self.books.symbols().map(symbols::depth_stream).collect();
@@ -166,12 +164,7 @@ impl Adapter for BinanceAdapter {
         }
     }
 
-    fn on_text(
-        &mut self,
-        text: &str,
-        received: Timestamp,
-        out: &mut Vec<Action>,
-    ) -> Result<(), FrameError> {
+    fn on_text(&mut self, text: &str, received: Timestamp, out: &mut Vec<Action>) -> FrameResult {
         let v: Value = serde_json::from_str(text)?;
         let update = if v.get("stream").is_some() {
             serde_json::from_value::<BinanceCombined<BinanceDepthUpdate>>(v)?.data
@@ -209,13 +202,7 @@ impl Adapter for BinanceAdapter {
         }
     }
 
-    fn on_api(
-        &mut self,
-        key: &str,
-        reply: Result<String, ApiError>,
-        received: Timestamp,
-        out: &mut Vec<Action>,
-    ) {
+    fn on_api(&mut self, key: &str, reply: ApiResult, received: Timestamp, out: &mut Vec<Action>) {
         let Some(i) = self.books.find(key) else {
             return;
         };

@@ -1,6 +1,5 @@
 use super::*;
-use crate::testing::{Model, Px, assert_gap, books, settings, t0};
-use arb_contract::BookSnapshot;
+use crate::testing::{Model, Px, assert_gap, books, feed, one_book, settings, t0};
 
 fn adapter() -> BinanceAdapter {
     BinanceAdapter::new(
@@ -25,7 +24,7 @@ fn levels(ls: &[Px]) -> Value {
 }
 
 /// The WebSocket API's reply to `depth`.
-fn reply(last_update_id: u64, bids: &[Px], asks: &[Px]) -> Result<String, ApiError> {
+fn reply(last_update_id: u64, bids: &[Px], asks: &[Px]) -> ApiResult {
     Ok(json!({"id": "x", "status": 200, "rateLimits": [],
               "result": {"lastUpdateId": last_update_id, "bids": levels(bids), "asks": levels(asks)}})
     .to_string())
@@ -50,30 +49,39 @@ fn snapshot_requests(out: &[Action]) -> Vec<(&str, Duration)> {
         .collect()
 }
 
-#[track_caller]
-fn one_book(out: &[Action]) -> BookSnapshot {
-    let b = books(out);
-    assert_eq!(b.len(), 1, "{out:?}");
-    b[0].clone()
-}
-
-/// Feeds a stream frame, which must be used.
-#[track_caller]
-fn text(a: &mut BinanceAdapter, frame: &str) -> Vec<Action> {
-    let mut out = Vec::new();
-    a.on_text(frame, t0(), &mut out).unwrap();
-    out
-}
-
-fn snapshot(a: &mut BinanceAdapter, key: &str, reply: Result<String, ApiError>) -> Vec<Action> {
+fn snapshot(a: &mut BinanceAdapter, key: &str, reply: ApiResult) -> Vec<Action> {
     let mut out = Vec::new();
     a.on_api(key, reply, t0(), &mut out);
     out
 }
 
-/// Connected, BTC/USDT synced at update id 104 and ETH/USDT at 50, with
-/// their models.
-fn synced() -> (BinanceAdapter, Model, Model) {
+/// A symbol on the stream: the update id its book is at, and the model of it.
+struct Sym {
+    wire: &'static str,
+    last: u64,
+    model: Model,
+}
+
+impl Sym {
+    /// Sends its next event, one id long: the adapter publishes the model's
+    /// book, changed the same way, at that id.
+    #[track_caller]
+    fn book(&mut self, a: &mut BinanceAdapter, bids: &[Px], asks: &[Px], case: &str) {
+        self.last += 1;
+        self.model.update(bids, asks);
+        let f = event(self.wire, self.last, self.last, levels(bids), levels(asks));
+        let b = one_book(&feed(a, &f));
+        assert_eq!(b.sequence, Some(self.last), "{case}");
+        assert_eq!(
+            b.exchange_ts,
+            chrono::DateTime::from_timestamp_millis(1_767_225_600_000 + self.last as i64)
+        );
+        self.model.assert_top(&b, 10, case);
+    }
+}
+
+/// Connected, BTC/USDT synced at update id 104 and ETH/USDT at 50.
+fn synced() -> (BinanceAdapter, Sym, Sym) {
     let mut a = adapter();
     assert_eq!(
         a.url(),
@@ -85,51 +93,48 @@ fn synced() -> (BinanceAdapter, Model, Model) {
         snapshot_requests(&out),
         [("BTCUSDT", Duration::ZERO), ("ETHUSDT", Duration::ZERO)]
     );
-    let mut btc = Model::new(1000);
-    let mut eth = Model::new(1000);
     // Buffered: 90..95 is older than the snapshot, 96..104 bridges it.
     for (first, last, bid) in [(90, 95, ("99", "9")), (96, 104, ("98", "8"))] {
         let f = event("BTCUSDT", first, last, levels(&[bid]), json!([]));
-        assert!(books(&text(&mut a, &f)).is_empty());
+        assert!(books(&feed(&mut a, &f)).is_empty());
     }
-    btc.snapshot(&[("100", "1")], &[("101", "1")]);
-    btc.update(&[("98", "8")], &[]);
-    let out = snapshot(
+    let mut btc = Sym {
+        wire: "BTCUSDT",
+        last: 104,
+        model: Model::new(1000),
+    };
+    btc.model.snapshot(&[("100", "1")], &[("101", "1")]);
+    btc.model.update(&[("98", "8")], &[]);
+    let b = one_book(&snapshot(
         &mut a,
         "BTCUSDT",
         reply(100, &[("100", "1")], &[("101", "1")]),
-    );
-    let b = one_book(&out);
+    ));
     assert_eq!(b.sequence, Some(104));
-    btc.assert_top(&b, 10, "BTC synced");
-    eth.snapshot(&[("10", "1")], &[("11", "2")]);
-    let out = snapshot(&mut a, "ETHUSDT", reply(50, &[("10", "1")], &[("11", "2")]));
-    eth.assert_top(&one_book(&out), 10, "ETH synced");
+    btc.model.assert_top(&b, 10, "BTC synced");
+    let mut eth = Sym {
+        wire: "ETHUSDT",
+        last: 50,
+        model: Model::new(1000),
+    };
+    eth.model.snapshot(&[("10", "1")], &[("11", "2")]);
+    let b = one_book(&snapshot(
+        &mut a,
+        "ETHUSDT",
+        reply(50, &[("10", "1")], &[("11", "2")]),
+    ));
+    eth.model.assert_top(&b, 10, "ETH synced");
     (a, btc, eth)
 }
 
 #[test]
 fn synced_events_apply_in_order_and_a_skipped_id_is_a_gap() {
     let (mut a, mut btc, _) = synced();
-    btc.update(&[("100", "0")], &[("100.5", "2")]);
-    let f = event(
-        "BTCUSDT",
-        105,
-        106,
-        levels(&[("100", "0")]),
-        levels(&[("100.5", "2")]),
-    );
-    let b = one_book(&text(&mut a, &f));
-    assert_eq!(b.sequence, Some(106));
-    assert_eq!(
-        b.exchange_ts,
-        chrono::DateTime::from_timestamp_millis(1_767_225_600_106)
-    );
-    btc.assert_top(&b, 10, "applied");
-    // 107 is missing.
-    let out = text(
+    btc.book(&mut a, &[("100", "0")], &[("100.5", "2")], "applied");
+    // 106 is missing.
+    let out = feed(
         &mut a,
-        &event("BTCUSDT", 108, 108, levels(&[("97", "1")]), json!([])),
+        &event("BTCUSDT", 107, 107, levels(&[("97", "1")]), json!([])),
     );
     assert_gap(&out, Some("BTC/USDT"), "skipped id");
     assert_eq!(snapshot_requests(&out), [("BTCUSDT", Duration::ZERO)]);
@@ -212,33 +217,24 @@ fn an_unusable_depth_event_is_a_gap_for_its_symbol() {
         // Events after it wait for the snapshot; the other symbol goes on.
         let f = event("BTCUSDT", 107, 107, levels(&[("96", "1")]), json!([]));
         assert!(
-            books(&text(&mut a, &f)).is_empty(),
+            books(&feed(&mut a, &f)).is_empty(),
             "{case}: a book before the snapshot"
         );
-        eth.update(&[("10.5", "1")], &[]);
-        let f = event("ETHUSDT", 51, 51, levels(&[("10.5", "1")]), json!([]));
-        eth.assert_top(&one_book(&text(&mut a, &f)), 10, case);
+        eth.book(&mut a, &[("10.5", "1")], &[], case);
 
-        // A snapshot taken after the unusable event rebuilds the book.
-        btc.snapshot(&[("200", "1")], &[("201", "1")]);
-        btc.update(&[("96", "1")], &[]);
-        let out = snapshot(
+        // A snapshot taken after the unusable event rebuilds the book, with
+        // the event buffered since.
+        btc.model.snapshot(&[("200", "1")], &[("201", "1")]);
+        btc.model.update(&[("96", "1")], &[]);
+        let b = one_book(&snapshot(
             &mut a,
             "BTCUSDT",
             reply(106, &[("200", "1")], &[("201", "1")]),
-        );
-        let b = one_book(&out);
+        ));
         assert_eq!(b.sequence, Some(107), "{case}");
-        btc.assert_top(&b, 10, case);
-        btc.update(&[("199", "2")], &[("201", "0")]);
-        let f = event(
-            "BTCUSDT",
-            108,
-            108,
-            levels(&[("199", "2")]),
-            levels(&[("201", "0")]),
-        );
-        btc.assert_top(&one_book(&text(&mut a, &f)), 10, case);
+        btc.model.assert_top(&b, 10, case);
+        btc.last = 107;
+        btc.book(&mut a, &[("199", "2")], &[("201", "0")], case);
     }
 }
 

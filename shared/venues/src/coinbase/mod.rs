@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::adapter::{Action, Adapter, BookOut, BookSettings};
 use crate::book::BookSideKind;
-use crate::error::FrameError;
+use crate::error::{FrameError, FrameResult};
 use crate::symbol_table::SymbolTable;
 use sync::{CoinbaseBook, SeqCheck, SeqTracker};
 use wire::{CoinbaseEnvelope, CoinbaseL2Event, CoinbaseL2Type, CoinbaseSubscriptions};
@@ -68,7 +68,7 @@ impl CoinbaseAdapter {
     }
 
     /// Reads every event of an `l2_data` message, all or nothing.
-    fn parse_l2(&self, env: &CoinbaseEnvelope) -> Result<Vec<ParsedEvent>, FrameError> {
+    fn parse_l2(&self, env: &CoinbaseEnvelope) -> FrameResult<Vec<ParsedEvent>> {
         let mut parsed = Vec::with_capacity(env.events.len());
         for raw in &env.events {
             let ev = CoinbaseL2Event::deserialize(raw)?;
@@ -97,7 +97,7 @@ impl CoinbaseAdapter {
         env: &CoinbaseEnvelope,
         received: Timestamp,
         out: &mut Vec<Action>,
-    ) -> Result<(), FrameError> {
+    ) -> FrameResult {
         let parsed = self.parse_l2(env).and_then(|p| {
             let ts = crate::wire::optional_ts(env.timestamp.as_deref())?;
             Ok((p, ts))
@@ -135,9 +135,7 @@ struct ParsedEvent {
 }
 
 impl Adapter for CoinbaseAdapter {
-    fn venue(&self) -> &str {
-        VENUE
-    }
+    const VENUE: &'static str = VENUE;
 
     fn url(&self) -> String {
         self.url.clone()
@@ -152,12 +150,7 @@ impl Adapter for CoinbaseAdapter {
         ));
     }
 
-    fn on_text(
-        &mut self,
-        text: &str,
-        received: Timestamp,
-        out: &mut Vec<Action>,
-    ) -> Result<(), FrameError> {
+    fn on_text(&mut self, text: &str, received: Timestamp, out: &mut Vec<Action>) -> FrameResult {
         let env: CoinbaseEnvelope = serde_json::from_str(text)?;
         if env.kind.as_deref() == Some("error") {
             out.push(Action::Audit {

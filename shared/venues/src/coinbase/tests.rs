@@ -1,29 +1,16 @@
 use super::*;
-use crate::testing::{Model, Px, assert_gap, books, sends, settings, t0};
-use arb_contract::BookSnapshot;
+use crate::testing::{Model, Px, assert_gap, books, one_book, sends, settings, t0};
 use serde_json::Value;
 
-fn adapter() -> CoinbaseAdapter {
-    CoinbaseAdapter::new("ws://x", &settings(&["BTC-USD", "ETH-USD"]))
-}
+const TS: &str = "2023-02-09T20:32:50.714964855Z";
 
 /// An `l2_data` event: `(side, price, qty)` updates, values as given.
 fn event(kind: &str, product: &str, ups: &[(&str, &str, &str)]) -> Value {
     let updates: Vec<_> = ups
         .iter()
-        .map(|(s, p, q)| json!({"side": s, "event_time": "2023-02-09T20:32:50.714964855Z", "price_level": p, "new_quantity": q}))
+        .map(|(s, p, q)| json!({"side": s, "event_time": TS, "price_level": p, "new_quantity": q}))
         .collect();
     json!({"type": kind, "product_id": product, "updates": updates})
-}
-
-fn message(seq: u64, events: &[Value]) -> String {
-    json!({"channel": "l2_data", "client_id": "", "timestamp": "2023-02-09T20:32:50.714964855Z",
-           "sequence_num": seq, "events": events})
-    .to_string()
-}
-
-fn l2(seq: u64, kind: &str, product: &str, ups: &[(&str, &str, &str)]) -> String {
-    message(seq, &[event(kind, product, ups)])
 }
 
 /// `(price, qty)` levels as `(side, price, qty)` updates.
@@ -32,79 +19,115 @@ fn ups<'a>(bids: &[Px<'a>], asks: &[Px<'a>]) -> Vec<(&'a str, &'a str, &'a str)>
     [side("bid", bids), side("offer", asks)].concat()
 }
 
-/// Feeds a frame, which must be used.
-#[track_caller]
-fn text(a: &mut CoinbaseAdapter, frame: &str) -> Vec<Action> {
-    let mut out = Vec::new();
-    a.on_text(frame, t0(), &mut out).unwrap();
-    out
+/// A connected adapter, the `sequence_num` of the next message, and a
+/// model of each product's book; `case` names the scenario in failures.
+struct Stream {
+    a: CoinbaseAdapter,
+    seq: u64,
+    models: std::collections::HashMap<&'static str, Model>,
+    case: &'static str,
 }
 
+impl Stream {
+    fn new(case: &'static str) -> Stream {
+        let cfg = settings(&["BTC-USD", "ETH-USD"]);
+        let mut a = CoinbaseAdapter::new("ws://x", &cfg);
+        let mut out = Vec::new();
+        a.on_connect(&mut out);
+        let s = sends(&out);
+        assert_eq!(
+            s[0],
+            json!({"type": "subscribe", "product_ids": ["BTC-USD", "ETH-USD"], "channel": "level2"})
+        );
+        assert_eq!(s[1]["channel"], "heartbeats");
+        let models = ["BTC-USD", "ETH-USD"].map(|p| (p, Model::new(1000))).into();
+        Stream {
+            a,
+            seq: 0,
+            models,
+            case,
+        }
+    }
+
+    /// The next message, with `events`, written at `ts`: how the adapter
+    /// took it, and what it asked for.
+    fn send_at(&mut self, ts: &str, events: &[Value]) -> (FrameResult, Vec<Action>) {
+        let msg = json!({"channel": "l2_data", "client_id": "", "timestamp": ts,
+                         "sequence_num": self.seq, "events": events});
+        self.seq += 1;
+        let mut out = Vec::new();
+        (self.a.on_text(&msg.to_string(), t0(), &mut out), out)
+    }
+
+    #[track_caller]
+    fn send(&mut self, events: &[Value]) -> Vec<Action> {
+        match self.send_at(TS, events) {
+            (Ok(()), out) => out,
+            (Err(e), _) => panic!("{}: {e}", self.case),
+        }
+    }
+
+    /// `product`'s snapshot or update as the next message: it publishes
+    /// the product's book as modelled, changed the same way.
+    #[track_caller]
+    fn book(&mut self, kind: &str, product: &'static str, bids: &[Px], asks: &[Px]) {
+        let b = one_book(&self.send(&[event(kind, product, &ups(bids, asks))]));
+        assert_eq!(b.sequence, Some(self.seq - 1), "{}", self.case);
+        assert_eq!(b.exchange_ts, crate::wire::parse_ts(TS), "{}", self.case);
+        let m = self.models.get_mut(product).unwrap();
+        m.apply(kind, bids, asks);
+        m.assert_top(&b, 10, self.case);
+    }
+
+    /// The next message publishes nothing.
+    #[track_caller]
+    fn quiet(&mut self, events: &[Value]) {
+        let out = self.send(events);
+        assert!(books(&out).is_empty(), "{}: {out:?}", self.case);
+    }
+}
+
+/// The actions of a gap: resync for the whole connection, level2
+/// resubscribed, no book.
 #[track_caller]
-fn one_book(out: &[Action]) -> BookSnapshot {
-    let b = books(out);
-    assert_eq!(b.len(), 1, "{out:?}");
-    b[0].clone()
+fn assert_resubscribed(out: &[Action], case: &str) {
+    assert_gap(out, None, case);
+    let sent: Vec<_> = sends(out)
+        .iter()
+        .map(|s| (s["type"].clone(), s["channel"].clone()))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (json!("unsubscribe"), json!("level2")),
+            (json!("subscribe"), json!("level2"))
+        ],
+        "{case}"
+    );
 }
 
 #[test]
 fn snapshot_resets_updates_apply_gap_resubscribes() {
-    let mut a = adapter();
-    let mut out = Vec::new();
-    a.on_connect(&mut out);
-    assert_eq!(out.len(), 2);
-    let top = |out: &[Action]| match out.last() {
-        Some(Action::Book(b)) => (b.bids.clone(), b.asks.clone(), b.sequence),
-        other => panic!("no book: {other:?}"),
-    };
-    let lv = |p: &str, q: &str| Level::new(p.parse().unwrap(), q.parse().unwrap());
-    out = text(&mut a, &l2(0, "update", "BTC-USD", &[("bid", "1", "1")]));
-    assert!(out.is_empty(), "an update before the snapshot is ignored");
-    text(
-        &mut a,
-        &l2(
-            1,
-            "snapshot",
-            "BTC-USD",
-            &[("bid", "100", "1"), ("offer", "101", "2")],
-        ),
-    );
-    out = text(
-        &mut a,
-        &l2(
-            2,
-            "update",
-            "BTC-USD",
-            &[("bid", "100.5", "3"), ("offer", "101", "0")],
-        ),
-    );
-    assert_eq!(
-        top(&out),
-        (vec![lv("100.5", "3"), lv("100", "1")], vec![], Some(2))
-    );
+    let mut s = Stream::new("level2");
+    s.quiet(&[event("update", "BTC-USD", &[("bid", "1", "1")])]);
+    s.book("snapshot", "BTC-USD", &[("100", "1")], &[("101", "2")]);
+    s.book("update", "BTC-USD", &[("100.5", "3")], &[("101", "0")]);
     // A second snapshot replaces everything.
-    out = text(&mut a, &l2(3, "snapshot", "BTC-USD", &[("bid", "90", "1")]));
-    assert_eq!(top(&out), (vec![lv("90", "1")], vec![], Some(3)));
-    // A gap: resync status and resubscription, no book.
-    out = text(&mut a, &l2(7, "update", "BTC-USD", &[("bid", "91", "1")]));
-    assert_gap(&out, None, "sequence gap");
-    let s = sends(&out);
-    assert_eq!(
-        (s[0]["type"].as_str(), s[1]["type"].as_str()),
-        (Some("unsubscribe"), Some("subscribe"))
-    );
-    out = text(&mut a, &l2(8, "update", "BTC-USD", &[("bid", "92", "1")]));
-    assert!(out.is_empty(), "updates wait for the new snapshot");
-    out = text(&mut a, &l2(9, "snapshot", "BTC-USD", &[("bid", "95", "1")]));
-    assert_eq!(top(&out), (vec![lv("95", "1")], vec![], Some(9)));
-    // Garbage and unknown.
-    assert!(a.on_text("{{{", t0(), &mut out).is_err());
+    s.book("snapshot", "BTC-USD", &[("90", "1")], &[]);
+    // Three messages lost.
+    s.seq += 3;
+    let out = s.send(&[event("update", "BTC-USD", &[("bid", "91", "1")])]);
+    assert_resubscribed(&out, "a sequence gap");
+    s.quiet(&[event("update", "BTC-USD", &[("bid", "92", "1")])]);
+    s.book("snapshot", "BTC-USD", &[("95", "1")], &[]);
+    // An old number is skipped, garbage and unknown channels are errors.
+    s.seq -= 1;
+    s.quiet(&[event("update", "BTC-USD", &[("bid", "96", "1")])]);
+    let mut out = Vec::new();
+    assert!(s.a.on_text("{{{", t0(), &mut out).is_err());
+    let ticker = r#"{"channel":"ticker","sequence_num":10,"events":[]}"#;
     assert!(matches!(
-        a.on_text(
-            r#"{"channel":"ticker","sequence_num":10,"events":[]}"#,
-            t0(),
-            &mut out
-        ),
+        s.a.on_text(ticker, t0(), &mut out),
         Err(FrameError::Unknown(_))
     ));
 }
@@ -116,200 +139,103 @@ fn snapshot_resets_updates_apply_gap_resubscribes() {
 #[test]
 fn an_unusable_level2_message_is_a_gap_and_applies_nothing() {
     let good = event("update", "BTC-USD", &[("bid", "100.5", "7")]);
-    let bad = |ups: &[(&str, &str, &str)]| event("update", "BTC-USD", ups);
-    let cases: [(&str, String); 9] = [
+    let btc = |ups: &[(&str, &str, &str)]| event("update", "BTC-USD", ups);
+    // (case, the message's time, its events)
+    let cases: [(&str, &str, Vec<Value>); 9] = [
         (
             "a price that is no number",
-            message(4, &[bad(&[("bid", "100.25", "1"), ("bid", "abc", "1")])]),
+            TS,
+            vec![btc(&[("bid", "100.25", "1"), ("bid", "abc", "1")])],
         ),
-        ("a zero price", message(4, &[bad(&[("offer", "0", "1")])])),
+        ("a zero price", TS, vec![btc(&[("offer", "0", "1")])]),
         (
             "a negative quantity",
-            message(4, &[bad(&[("bid", "100.25", "-2")])]),
+            TS,
+            vec![btc(&[("bid", "100.25", "-2")])],
         ),
         (
             "an unknown side",
-            message(4, &[bad(&[("middle", "100.25", "1")])]),
+            TS,
+            vec![btc(&[("middle", "100.25", "1")])],
         ),
         (
             "an unknown product",
-            message(4, &[event("update", "DOGE-USD", &[("bid", "1", "1")])]),
+            TS,
+            vec![event("update", "DOGE-USD", &[("bid", "1", "1")])],
         ),
         (
             "an unknown event type",
-            message(4, &[event("delta", "BTC-USD", &[("bid", "1", "1")])]),
+            TS,
+            vec![event("delta", "BTC-USD", &[("bid", "1", "1")])],
         ),
         (
             "an unreadable time",
-            l2(4, "update", "BTC-USD", &[("bid", "99", "1")]).replace("2023-02-09T20", "noon"),
+            "noon",
+            vec![btc(&[("bid", "99", "1")])],
         ),
         (
             "a good event, then a bad one",
-            message(4, &[good.clone(), bad(&[("bid", "-1", "1")])]),
+            TS,
+            vec![good.clone(), btc(&[("bid", "-1", "1")])],
         ),
         (
             "a good event, then another product's bad one",
-            message(
-                4,
-                &[
-                    good.clone(),
-                    event("update", "ETH-USD", &[("offer", "x", "1")]),
-                ],
-            ),
+            TS,
+            vec![
+                good.clone(),
+                event("update", "ETH-USD", &[("offer", "x", "1")]),
+            ],
         ),
     ];
-    for (case, frame) in cases {
-        let mut a = adapter();
-        a.on_connect(&mut Vec::new());
-        let (mut btc, mut eth) = (Model::new(1000), Model::new(1000));
-        btc.snapshot(&[("100", "1"), ("99.5", "2")], &[("101", "1")]);
-        eth.snapshot(&[("10", "1")], &[("11", "1")]);
-        btc.assert_top(
-            &one_book(&text(
-                &mut a,
-                &l2(
-                    1,
-                    "snapshot",
-                    "BTC-USD",
-                    &ups(&[("100", "1"), ("99.5", "2")], &[("101", "1")]),
-                ),
-            )),
-            10,
-            case,
+    for (case, ts, events) in cases {
+        let mut s = Stream::new(case);
+        s.book(
+            "snapshot",
+            "BTC-USD",
+            &[("100", "1"), ("99.5", "2")],
+            &[("101", "1")],
         );
-        eth.assert_top(
-            &one_book(&text(
-                &mut a,
-                &l2(
-                    2,
-                    "snapshot",
-                    "ETH-USD",
-                    &ups(&[("10", "1")], &[("11", "1")]),
-                ),
-            )),
-            10,
-            case,
-        );
-        btc.update(&[("100", "3")], &[]);
-        btc.assert_top(
-            &one_book(&text(
-                &mut a,
-                &l2(3, "update", "BTC-USD", &[("bid", "100", "3")]),
-            )),
-            10,
-            case,
-        );
+        s.book("snapshot", "ETH-USD", &[("10", "1")], &[("11", "1")]);
+        s.book("update", "BTC-USD", &[("100", "3")], &[]);
 
-        let mut out = Vec::new();
-        assert!(
-            a.on_text(&frame, t0(), &mut out).is_err(),
-            "{case}: reported as a bad frame"
-        );
-        assert_gap(&out, None, case);
-        let s = sends(&out);
-        assert_eq!(
-            s.iter()
-                .map(|s| (s["type"].as_str().unwrap(), s["channel"].as_str().unwrap()))
-                .collect::<Vec<_>>(),
-            [("unsubscribe", "level2"), ("subscribe", "level2")],
-            "{case}: level2 resubscribed"
-        );
+        let (taken, out) = s.send_at(ts, &events);
+        assert!(taken.is_err(), "{case}: reported as a bad frame");
+        assert_resubscribed(&out, case);
         // Updates of the old subscription are not applied, to either product.
-        let out = text(
-            &mut a,
-            &message(
-                5,
-                &[
-                    good.clone(),
-                    event("update", "ETH-USD", &[("bid", "10", "2")]),
-                ],
-            ),
-        );
-        assert!(
-            books(&out).is_empty(),
-            "{case}: a book before a snapshot: {out:?}"
-        );
+        s.quiet(&[
+            good.clone(),
+            event("update", "ETH-USD", &[("bid", "10", "2")]),
+        ]);
 
-        // Fresh snapshots, then updates, flow again; none of the unusable
-        // message (100.5 x 7) is in them.
-        btc.snapshot(&[("100", "2")], &[("100.75", "1")]);
-        let b = one_book(&text(
-            &mut a,
-            &l2(
-                6,
-                "snapshot",
-                "BTC-USD",
-                &ups(&[("100", "2")], &[("100.75", "1")]),
-            ),
-        ));
-        assert_eq!(b.sequence, Some(6));
-        btc.assert_top(&b, 10, case);
-        btc.update(&[("100.25", "1")], &[]);
-        btc.assert_top(
-            &one_book(&text(
-                &mut a,
-                &l2(7, "update", "BTC-USD", &[("bid", "100.25", "1")]),
-            )),
-            10,
-            case,
-        );
-        assert!(
-            books(&text(
-                &mut a,
-                &l2(8, "update", "ETH-USD", &[("bid", "10", "2")])
-            ))
-            .is_empty(),
-            "{case}: ETH waits for its snapshot"
-        );
-        eth.snapshot(&[("10.5", "1")], &[("11", "3")]);
-        eth.assert_top(
-            &one_book(&text(
-                &mut a,
-                &l2(
-                    9,
-                    "snapshot",
-                    "ETH-USD",
-                    &ups(&[("10.5", "1")], &[("11", "3")]),
-                ),
-            )),
-            10,
-            case,
-        );
+        // Fresh snapshots, then updates, flow again; nothing of the unusable
+        // message (BTC 100.5 x 7) is in them.
+        s.book("snapshot", "BTC-USD", &[("100", "2")], &[("100.75", "1")]);
+        s.book("update", "BTC-USD", &[("100.25", "1")], &[]);
+        s.quiet(&[event("update", "ETH-USD", &[("bid", "10", "2")])]);
+        s.book("snapshot", "ETH-USD", &[("10.5", "1")], &[("11", "3")]);
     }
 }
 
 /// Every event of a good message is applied, each publishing its product's book.
 #[test]
 fn a_message_of_several_good_events_applies_them_all() {
-    let mut a = adapter();
-    a.on_connect(&mut Vec::new());
-    let frame = message(
-        1,
-        &[
-            event("snapshot", "BTC-USD", &[("bid", "100", "1")]),
-            event("snapshot", "ETH-USD", &[("offer", "11", "1")]),
-            event(
-                "update",
-                "BTC-USD",
-                &[("bid", "100", "0"), ("bid", "99", "2")],
-            ),
-        ],
-    );
-    let out = text(&mut a, &frame);
-    let got: Vec<(String, usize, usize)> = books(&out)
-        .iter()
-        .map(|b| (b.symbol.to_string(), b.bids.len(), b.asks.len()))
-        .collect();
-    assert_eq!(
-        got,
-        [
-            ("BTC/USD".into(), 1, 0),
-            ("ETH/USD".into(), 0, 1),
-            ("BTC/USD".into(), 1, 0)
-        ]
-    );
-    let mut btc = Model::new(1000);
-    btc.snapshot(&[("100", "1")], &[]);
-    btc.update(&[("100", "0"), ("99", "2")], &[]);
-    btc.assert_top(books(&out)[2], 10, "the last BTC book");
+    let mut s = Stream::new("several events");
+    let out = s.send(&[
+        event("snapshot", "BTC-USD", &[("bid", "100", "1")]),
+        event("snapshot", "ETH-USD", &[("offer", "11", "1")]),
+        event(
+            "update",
+            "BTC-USD",
+            &[("bid", "100", "0"), ("bid", "99", "2")],
+        ),
+    ]);
+    let got: Vec<String> = books(&out).iter().map(|b| b.symbol.to_string()).collect();
+    assert_eq!(got, ["BTC/USD", "ETH/USD", "BTC/USD"]);
+    let (mut btc, mut eth) = (Model::new(1000), Model::new(1000));
+    btc.apply("snapshot", &[("100", "1")], &[]);
+    eth.apply("snapshot", &[], &[("11", "1")]);
+    btc.assert_top(books(&out)[0], 10, "BTC snapshot");
+    eth.assert_top(books(&out)[1], 10, "ETH snapshot");
+    btc.apply("update", &[("100", "0"), ("99", "2")], &[]);
+    btc.assert_top(books(&out)[2], 10, "BTC update");
 }

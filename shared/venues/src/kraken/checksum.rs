@@ -15,6 +15,44 @@ pub struct Precision {
     pub qty: Option<u32>,
 }
 
+/// Kraken's worked example (BTC/USD, price precision 1, quantity
+/// precision 8) with its documented checksum, each value as a JSON number
+/// carries it: trailing zeros dropped, so only the pair's precision from the
+/// `instrument` channel makes it verify.
+pub mod example {
+    use super::Precision;
+
+    pub const CHECKSUM: u32 = 3310070434;
+    pub const PRECISION: Precision = Precision {
+        price: Some(1),
+        qty: Some(8),
+    };
+    pub const ASKS: [(&str, &str); 10] = [
+        ("45285.2", "0.001"),
+        ("45286.4", "1.54571953"),
+        ("45286.6", "1.54571109"),
+        ("45289.6", "1.54560911"),
+        ("45290.2", "0.1589066"),
+        ("45291.8", "1.54553491"),
+        ("45294.7", "0.04454749"),
+        ("45296.1", "0.3538"),
+        ("45297.5", "0.09945542"),
+        ("45299.5", "0.18772827"),
+    ];
+    pub const BIDS: [(&str, &str); 10] = [
+        ("45283.5", "0.1"),
+        ("45283.4", "1.54582015"),
+        ("45282.1", "0.1"),
+        ("45281", "0.1"),
+        ("45280.3", "1.54592586"),
+        ("45279", "0.0799"),
+        ("45277.6", "0.03310103"),
+        ("45277.5", "0.3"),
+        ("45277.3", "1.54602737"),
+        ("45276.6", "0.15445238"),
+    ];
+}
+
 /// Computes Kraken's checksum of `book`.
 pub fn checksum(book: &OrderBook, precision: Precision) -> u32 {
     checksum_levels(
@@ -94,46 +132,22 @@ mod tests {
         s.parse().unwrap()
     }
 
-    pub(crate) const VECTOR_ASKS: [(&str, &str); 10] = [
-        ("45285.2", "0.00100000"),
-        ("45286.4", "1.54571953"),
-        ("45286.6", "1.54571109"),
-        ("45289.6", "1.54560911"),
-        ("45290.2", "0.15890660"),
-        ("45291.8", "1.54553491"),
-        ("45294.7", "0.04454749"),
-        ("45296.1", "0.35380000"),
-        ("45297.5", "0.09945542"),
-        ("45299.5", "0.18772827"),
-    ];
-    pub(crate) const VECTOR_BIDS: [(&str, &str); 10] = [
-        ("45283.5", "0.10000000"),
-        ("45283.4", "1.54582015"),
-        ("45282.1", "0.10000000"),
-        ("45281.0", "0.10000000"),
-        ("45280.3", "1.54592586"),
-        ("45279.0", "0.07990000"),
-        ("45277.6", "0.03310103"),
-        ("45277.5", "0.30000000"),
-        ("45277.3", "1.54602737"),
-        ("45276.6", "0.15445238"),
-    ];
-
-    fn book(asks: &[(&str, &str)], bids: &[(&str, &str)], normalize: bool) -> OrderBook {
+    /// The example as the documentation types it (`full`: every value at
+    /// the pair's precision) or as JSON numbers carry it.
+    fn book(full: bool) -> OrderBook {
         let conv = |(p, q): &(&str, &str)| {
             let (mut p, mut q) = (d(p), d(q));
-            if normalize {
-                // What a JSON number becomes: trailing zeros dropped.
-                p = p.normalize();
-                q = q.normalize();
+            if full {
+                p.rescale(example::PRECISION.price.unwrap());
+                q.rescale(example::PRECISION.qty.unwrap());
             }
             Level::new(p, q)
         };
         let mut b = OrderBook::new(10);
-        for l in asks.iter().map(conv) {
+        for l in example::ASKS.iter().map(conv) {
             b.apply(BookSideKind::Ask, l.price, l.qty);
         }
-        for l in bids.iter().map(conv) {
+        for l in example::BIDS.iter().map(conv) {
             b.apply(BookSideKind::Bid, l.price, l.qty);
         }
         b
@@ -169,44 +183,23 @@ mod tests {
 
     #[test]
     fn kraken_documented_vector_verifies() {
-        let p = Precision {
-            price: Some(1),
-            qty: Some(8),
-        };
+        use example::{CHECKSUM, PRECISION};
         // As typed in the docs (full precision) and as JSON numbers (trailing zeros dropped).
         assert_eq!(
-            checksum(&book(&VECTOR_ASKS, &VECTOR_BIDS, false), p),
-            3310070434
+            book(true).asks.best().unwrap().qty.to_string(),
+            "0.00100000"
         );
-        assert_eq!(
-            checksum(&book(&VECTOR_ASKS, &VECTOR_BIDS, true), p),
-            3310070434
-        );
+        assert_eq!(checksum(&book(true), PRECISION), CHECKSUM);
+        assert_eq!(checksum(&book(false), PRECISION), CHECKSUM);
         // With no known precision, only the full-precision text verifies.
-        assert_eq!(
-            checksum(
-                &book(&VECTOR_ASKS, &VECTOR_BIDS, false),
-                Precision::default()
-            ),
-            3310070434
-        );
-        assert_ne!(
-            checksum(
-                &book(&VECTOR_ASKS, &VECTOR_BIDS, true),
-                Precision::default()
-            ),
-            3310070434
-        );
+        assert_eq!(checksum(&book(true), Precision::default()), CHECKSUM);
+        assert_ne!(checksum(&book(false), Precision::default()), CHECKSUM);
     }
 
     #[test]
     fn a_changed_level_changes_the_checksum() {
-        let p = Precision {
-            price: Some(1),
-            qty: Some(8),
-        };
-        let mut b = book(&VECTOR_ASKS, &VECTOR_BIDS, false);
+        let mut b = book(true);
         b.apply(BookSideKind::Bid, d("45276.6"), d("0.15445239"));
-        assert_ne!(checksum(&b, p), 3310070434);
+        assert_ne!(checksum(&b, example::PRECISION), example::CHECKSUM);
     }
 }

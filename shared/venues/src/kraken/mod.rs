@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::adapter::{Action, Adapter, BookOut, BookSettings};
-use crate::error::FrameError;
+use crate::error::{FrameError, FrameResult};
 use crate::symbol_table::SymbolTable;
 use checksum::Precision;
 use sync::{KrakenBook, SyncStep};
@@ -114,7 +114,7 @@ impl KrakenAdapter {
         msg: KrakenBookMsg,
         received: Timestamp,
         out: &mut Vec<Action>,
-    ) -> Result<(), FrameError> {
+    ) -> FrameResult {
         let mut unknown = Vec::new();
         let mut unusable = None;
         for entry in msg.data {
@@ -154,7 +154,7 @@ impl KrakenAdapter {
         data: KrakenBookData,
         received: Timestamp,
         out: &mut Vec<Action>,
-    ) -> Result<(), FrameError> {
+    ) -> FrameResult {
         // Validate the whole message before touching the book.
         let bids: Vec<Level> = data
             .bids
@@ -240,9 +240,7 @@ impl KrakenAdapter {
 }
 
 impl Adapter for KrakenAdapter {
-    fn venue(&self) -> &str {
-        VENUE
-    }
+    const VENUE: &'static str = VENUE;
 
     fn url(&self) -> String {
         self.url.clone()
@@ -259,12 +257,7 @@ impl Adapter for KrakenAdapter {
         ));
     }
 
-    fn on_text(
-        &mut self,
-        text: &str,
-        received: Timestamp,
-        out: &mut Vec<Action>,
-    ) -> Result<(), FrameError> {
+    fn on_text(&mut self, text: &str, received: Timestamp, out: &mut Vec<Action>) -> FrameResult {
         let v: Value = serde_json::from_str(&quote_numbers(text))?;
         if let Some(channel) = v.get("channel").and_then(Value::as_str) {
             return match channel {

@@ -1,7 +1,8 @@
 use super::*;
-use crate::testing::{Model, Px, assert_gap, books, resyncs, sends, settings, t0};
+use crate::testing::{Model, Px, assert_gap, books, feed, one_book, resyncs, sends, settings, t0};
 use crate::wire::parse_ts;
 use checksum::checksum_levels;
+use checksum::example::{self, ASKS, BIDS};
 
 fn adapter() -> KrakenAdapter {
     KrakenAdapter::new("ws://x".into(), &settings(&["XBT/USD", "ETH/USD"]))
@@ -9,10 +10,12 @@ fn adapter() -> KrakenAdapter {
 
 /// A book frame with JSON numbers written as given (no trailing zeros added).
 fn frame(kind: &str, symbol: &str, bids: &[Px], asks: &[Px], checksum: u32) -> String {
-    format!(
-        r#"{{"channel":"book","type":"{kind}","data":[{}]}}"#,
-        entry(symbol, bids, asks, &checksum.to_string())
-    )
+    message(kind, &[entry(symbol, bids, asks, &checksum.to_string())])
+}
+
+fn message(kind: &str, entries: &[String]) -> String {
+    let data = entries.join(",");
+    format!(r#"{{"channel":"book","type":"{kind}","data":[{data}]}}"#)
 }
 
 /// One symbol's part of a book frame; every value is written as given.
@@ -32,73 +35,76 @@ fn entry(symbol: &str, bids: &[Px], asks: &[Px], checksum: &str) -> String {
 
 const INSTRUMENT: &str = r#"{"channel":"instrument","type":"snapshot","data":{"assets":[],"pairs":[{"symbol":"BTC/USD","base":"BTC","quote":"USD","price_precision":1,"qty_precision":8,"price_increment":0.1},{"symbol":"ETH/USD","price_precision":2,"qty_precision":8}]}}"#;
 
-const BTC: Precision = Precision {
-    price: Some(1),
-    qty: Some(8),
-};
+const BTC: Precision = example::PRECISION;
 const ETH: Precision = Precision {
     price: Some(2),
     qty: Some(8),
 };
-
-// The documented vector as JSON numbers: trailing zeros dropped.
-const ASKS: [Px; 10] = [
-    ("45285.2", "0.001"),
-    ("45286.4", "1.54571953"),
-    ("45286.6", "1.54571109"),
-    ("45289.6", "1.54560911"),
-    ("45290.2", "0.1589066"),
-    ("45291.8", "1.54553491"),
-    ("45294.7", "0.04454749"),
-    ("45296.1", "0.3538"),
-    ("45297.5", "0.09945542"),
-    ("45299.5", "0.18772827"),
-];
-const BIDS: [Px; 10] = [
-    ("45283.5", "0.1"),
-    ("45283.4", "1.54582015"),
-    ("45282.1", "0.1"),
-    ("45281", "0.1"),
-    ("45280.3", "1.54592586"),
-    ("45279", "0.0799"),
-    ("45277.6", "0.03310103"),
-    ("45277.5", "0.3"),
-    ("45277.3", "1.54602737"),
-    ("45276.6", "0.15445238"),
-];
 
 /// Kraken's checksum of the model's book.
 fn crc(m: &Model, p: Precision) -> u32 {
     checksum_levels(m.asks(), m.bids(), p)
 }
 
-/// An adapter past the instrument data, with BTC/USD at the documented vector.
-fn synced() -> (KrakenAdapter, Model) {
+/// A pair's frames, with the model of its book.
+#[derive(Clone)]
+struct Pair {
+    symbol: &'static str,
+    precision: Precision,
+    model: Model,
+}
+
+impl Pair {
+    fn new(symbol: &'static str, precision: Precision) -> Pair {
+        Pair {
+            symbol,
+            precision,
+            model: Model::new(10),
+        }
+    }
+
+    /// The entry of a change, checksummed as the model is after it.
+    fn entry(&mut self, kind: &str, bids: &[Px], asks: &[Px]) -> String {
+        self.model.apply(kind, bids, asks);
+        let crc = crc(&self.model, self.precision).to_string();
+        entry(self.symbol, bids, asks, &crc)
+    }
+
+    fn frame(&mut self, kind: &str, bids: &[Px], asks: &[Px]) -> String {
+        message(kind, &[self.entry(kind, bids, asks)])
+    }
+
+    /// Sends a change: the adapter publishes the model's book, verified.
+    #[track_caller]
+    fn book(&mut self, a: &mut KrakenAdapter, kind: &str, bids: &[Px], asks: &[Px], case: &str) {
+        let b = one_book(&feed(a, &self.frame(kind, bids, asks)));
+        assert_eq!(
+            (b.symbol.to_string(), b.checksum),
+            (self.symbol.into(), ChecksumStatus::Verified),
+            "{case}"
+        );
+        self.model.assert_top(&b, 10, case);
+    }
+}
+
+/// An adapter past the instrument data, with BTC/USD at the documented
+/// vector and ETH/USD at a small book.
+fn synced() -> (KrakenAdapter, Pair, Pair) {
     let mut a = adapter();
     let mut out = Vec::new();
     a.on_connect(&mut out);
     a.on_text(INSTRUMENT, t0(), &mut out).unwrap();
-    let mut m = Model::new(10);
-    m.snapshot(&BIDS, &ASKS);
-    out.clear();
-    a.on_text(
-        &frame("snapshot", "BTC/USD", &BIDS, &ASKS, crc(&m, BTC)),
-        t0(),
-        &mut out,
-    )
-    .unwrap();
-    assert_eq!(books(&out).len(), 1, "{out:?}");
-    (a, m)
-}
-
-/// Feeds `frame`, which must be used; returns the one book it published.
-#[track_caller]
-fn one_book(a: &mut KrakenAdapter, frame: &str) -> arb_contract::BookSnapshot {
-    let mut out = Vec::new();
-    a.on_text(frame, t0(), &mut out).unwrap();
-    let b = books(&out);
-    assert_eq!(b.len(), 1, "{out:?}");
-    b[0].clone()
+    let mut btc = Pair::new("BTC/USD", BTC);
+    btc.book(&mut a, "snapshot", &BIDS, &ASKS, "BTC/USD");
+    let mut eth = Pair::new("ETH/USD", ETH);
+    eth.book(
+        &mut a,
+        "snapshot",
+        &[("2000.5", "1")],
+        &[("2001", "2")],
+        "ETH/USD",
+    );
+    (a, btc, eth)
 }
 
 #[test]
@@ -129,10 +135,10 @@ fn documented_vector_verifies_with_instrument_precision() {
     let mut out = Vec::new();
     a.on_connect(&mut out);
     a.on_text(INSTRUMENT, t0(), &mut out).unwrap();
-    let b = one_book(
+    let b = one_book(&feed(
         &mut a,
         &frame("snapshot", "BTC/USD", &BIDS, &ASKS, 3310070434),
-    );
+    ));
     assert_eq!(b.checksum, ChecksumStatus::Verified);
     assert_eq!(b.symbol.to_string(), "BTC/USD");
     let mut m = Model::new(10);
@@ -221,12 +227,11 @@ fn update_sequence_table() {
             false,
         ),
     ];
-    let (mut a, mut m) = synced();
+    let (mut a, btc, _) = synced();
+    let mut m = btc.model;
     for (name, kind, bids, asks, sent, publish, resync) in steps {
-        match (publish, kind) {
-            (true, "snapshot") => m.snapshot(bids, asks),
-            (true, _) => m.update(bids, asks),
-            (false, _) => {}
+        if publish {
+            m.apply(kind, bids, asks);
         }
         let f = frame(
             kind,
@@ -287,87 +292,51 @@ fn an_unusable_book_message_resyncs_its_symbol_as_a_gap() {
         ),
     ];
     for (case, bad) in cases {
-        let (mut a, mut btc) = synced();
-        let mut eth = Model::new(10);
-        eth.snapshot(&[("2000.5", "1")], &[("2001", "2")]);
-        one_book(
-            &mut a,
-            &frame(
-                "snapshot",
-                "ETH/USD",
-                &[("2000.5", "1")],
-                &[("2001", "2")],
-                crc(&eth, ETH),
-            ),
-        );
-
+        let (mut a, mut btc, mut eth) = synced();
         let mut out = Vec::new();
-        let f = format!(r#"{{"channel":"book","type":"update","data":[{bad}]}}"#);
+        let f = message("update", &[bad]);
         assert!(
             a.on_text(&f, t0(), &mut out).is_err(),
             "{case}: reported as a bad frame"
         );
         assert_gap(&out, Some("BTC/USD"), case);
-        let s = sends(&out);
+        let sent: Vec<_> = sends(&out)
+            .iter()
+            .map(|s| (s["method"].clone(), s["params"]["symbol"].clone()))
+            .collect();
         assert_eq!(
-            s.iter()
-                .map(|s| (s["method"].as_str().unwrap(), s["params"]["symbol"].clone()))
-                .collect::<Vec<_>>(),
+            sent,
             [
-                ("unsubscribe", json!(["BTC/USD"])),
-                ("subscribe", json!(["BTC/USD"]))
+                (json!("unsubscribe"), json!(["BTC/USD"])),
+                (json!("subscribe"), json!(["BTC/USD"]))
             ],
             "{case}: BTC/USD alone resubscribed"
         );
 
         // An update that would fit the book from before the bad message is not applied.
-        let mut stale = btc.clone();
-        stale.update(&[("45283.5", "9")], &[]);
-        out.clear();
-        a.on_text(
-            &frame(
-                "update",
-                "BTC/USD",
-                &[("45283.5", "9")],
-                &[],
-                crc(&stale, BTC),
-            ),
-            t0(),
-            &mut out,
-        )
-        .unwrap();
+        let stale = btc.clone().frame("update", &[("45283.5", "9")], &[]);
         assert!(
-            books(&out).is_empty(),
-            "{case}: a book before the snapshot: {out:?}"
+            books(&feed(&mut a, &stale)).is_empty(),
+            "{case}: a book before the snapshot"
         );
         // The other symbol goes on.
-        eth.update(&[("2000.5", "3")], &[]);
-        let b = one_book(
-            &mut a,
-            &frame("update", "ETH/USD", &[("2000.5", "3")], &[], crc(&eth, ETH)),
-        );
-        eth.assert_top(&b, 10, case);
+        eth.book(&mut a, "update", &[("2000.5", "3")], &[], case);
 
         // The fresh snapshot, then updates, flow again.
-        let (bids, asks) = ([("45300", "1"), ("45299.9", "2")], [("45300.1", "0.5")]);
-        btc.snapshot(&bids, &asks);
-        let b = one_book(
+        btc.book(
             &mut a,
-            &frame("snapshot", "BTC/USD", &bids, &asks, crc(&btc, BTC)),
+            "snapshot",
+            &[("45300", "1"), ("45299.9", "2")],
+            &[("45300.1", "0.5")],
+            case,
         );
-        btc.assert_top(&b, 10, case);
-        btc.update(&[("45299.9", "0")], &[("45301", "4")]);
-        let b = one_book(
+        btc.book(
             &mut a,
-            &frame(
-                "update",
-                "BTC/USD",
-                &[("45299.9", "0")],
-                &[("45301", "4")],
-                crc(&btc, BTC),
-            ),
+            "update",
+            &[("45299.9", "0")],
+            &[("45301", "4")],
+            case,
         );
-        btc.assert_top(&b, 10, case);
     }
 }
 
@@ -375,29 +344,17 @@ fn an_unusable_book_message_resyncs_its_symbol_as_a_gap() {
 /// message does not hold back another symbol's good entry.
 #[test]
 fn a_bad_entry_resyncs_only_its_symbol() {
-    let (mut a, _) = synced();
-    let mut eth = Model::new(10);
-    eth.snapshot(&[("2000.5", "1")], &[("2001", "2")]);
-    let f = format!(
-        r#"{{"channel":"book","type":"snapshot","data":[{},{}]}}"#,
-        entry("BTC/USD", &[("0", "1")], &[], "1"),
-        entry(
-            "ETH/USD",
-            &[("2000.5", "1")],
-            &[("2001", "2")],
-            &crc(&eth, ETH).to_string()
-        ),
+    let (mut a, _, mut eth) = synced();
+    let bad = entry("BTC/USD", &[("0", "1")], &[], "1");
+    let f = message(
+        "update",
+        &[bad, eth.entry("update", &[("2000.5", "4")], &[])],
     );
     let mut out = Vec::new();
     assert!(a.on_text(&f, t0(), &mut out).is_err());
-    assert_eq!(
-        resyncs(&out, ResyncReason::Gap),
-        [Some(&"BTC/USD".parse().unwrap())]
-    );
-    let b = books(&out);
-    assert_eq!(b.len(), 1, "{out:?}");
-    assert_eq!(b[0].symbol.to_string(), "ETH/USD");
-    eth.assert_top(b[0], 10, "ETH/USD");
+    let btc: Symbol = "BTC/USD".parse().unwrap();
+    assert_eq!(resyncs(&out, ResyncReason::Gap), [Some(&btc)]);
+    eth.model.assert_top(&one_book(&out), 10, "the good entry");
 }
 
 #[test]

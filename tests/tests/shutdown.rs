@@ -369,6 +369,12 @@ async fn sink_stopped_with_nats_down_acks_only_what_it_stored() {
         acked.len() >= first.len(),
         "the first books were acked before NATS died"
     );
+    eprintln!(
+        "the stopped sink stored {} and acked {} of {} books",
+        stored.len(),
+        acked.len(),
+        first.len() + second.len()
+    );
     let unstored: Vec<_> = acked.difference(&stored).collect();
     assert!(unstored.is_empty(), "acked but never stored: {unstored:?}");
 

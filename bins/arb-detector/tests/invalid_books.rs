@@ -138,7 +138,7 @@ async fn invalid_books_are_dead_lettered_and_never_used(cases: Vec<Case>) {
     let subject = tb.bus.subjects.with_prefix("md.book.sim-b.BTC-USD");
     for case in &cases {
         publish_books(&tb, std::slice::from_ref(&case.book)).await;
-        let letter = next_letter(&mut letters, &format!("the dead letter of {}", case.what)).await;
+        let letter = next_letter(&mut letters, &format!("dead letter for {}", case.what)).await;
         assert_eq!(letter.service, "detector-cross", "{}", case.what);
         assert_eq!(letter.subject, subject, "{}", case.what);
         assert_eq!(
@@ -163,7 +163,7 @@ async fn invalid_books_are_dead_lettered_and_never_used(cases: Vec<Case>) {
     // so an opportunity from any bad book would have come first.
     let valid = sim_b(100, None, None);
     publish_books(&tb, &[valid]).await;
-    let open = next_opp(&mut opps, "the opportunity of the valid pair").await;
+    let open = next_opp(&mut opps, "opportunity from the valid pair").await;
     assert_eq!(
         (open.state, open.key.as_str(), open.book_ts),
         (EpisodeState::Open, "BTC-USD_sim-a_sim-b", at_ms(100)),
@@ -173,14 +173,14 @@ async fn invalid_books_are_dead_lettered_and_never_used(cases: Vec<Case>) {
     // SIGTERM closes it; nothing else was published.
     let status = det.terminate().await;
     assert!(status.success(), "detector exited with {status}");
-    let close = next_opp(&mut opps, "the close at shutdown").await;
+    let close = next_opp(&mut opps, "close at shutdown").await;
     assert_eq!(
         (close.state, close.episode_id),
         (EpisodeState::Close, open.episode_id)
     );
     // The last heartbeat (sent after the closes) counts what happened.
     let last = loop {
-        let state: RuntimeState = next_msg(&mut beats, "the heartbeat at shutdown").await;
+        let state: RuntimeState = next_msg(&mut beats, "heartbeat at shutdown").await;
         if state.counters.get("opportunities_close") == Some(&1) {
             break state;
         }

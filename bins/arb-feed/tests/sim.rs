@@ -4,29 +4,23 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::Stdio;
 
 use arb_contract::model::{BookSnapshot, FeedState};
+use arb_testkit::Proc;
 use common::*;
 
-fn feed(h: &Harness, args: &[&str]) -> tokio::process::Command {
-    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_arb-feed"));
-    c.args(h.bus_args())
-        .args(["--venue", "sim"])
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    c
+/// The `arb-feed` binary on the harness's bus, simulating.
+fn feed(h: &Harness, args: &[&str]) -> Proc {
+    let sim = ["--venue", "sim"].iter().chain(args).map(|s| s.to_string());
+    let args: Vec<String> = h.bus_args().into_iter().chain(sim).collect();
+    Proc::spawn("arb-feed", &args, &[("RUST_LOG", "warn".into())])
 }
 
 /// Runs the simulator to `--count` books and returns them with their ids cleared.
 async fn run_sim(seed: &str, count: usize) -> Vec<BookSnapshot> {
     let mut h = Harness::new().await;
     let n = count.to_string();
-    let mut child = feed(&h, &["--seed", seed, "--count", &n, "--rate", "0"])
-        .spawn()
-        .expect("start arb-feed");
+    let mut feed = feed(&h, &["--seed", seed, "--count", &n, "--rate", "0"]);
     let mut books = Vec::new();
     while books.len() < count {
         if let arb_contract::Decoded::Book(mut b) = h.next().await {
@@ -34,10 +28,10 @@ async fn run_sim(seed: &str, count: usize) -> Vec<BookSnapshot> {
             books.push(b);
         }
     }
-    let status = tokio::time::timeout(WAIT, child.wait())
+    let status = feed
+        .exit_within(WAIT)
         .await
-        .expect("arb-feed did not stop after --count")
-        .unwrap();
+        .expect("arb-feed did not stop after --count");
     assert!(status.success(), "arb-feed exited with {status}");
     h.finish().await;
     books
@@ -74,21 +68,14 @@ async fn same_seed_gives_the_same_books() {
 #[tokio::test]
 async fn sigterm_stops_the_feed_cleanly() {
     let mut h = Harness::new().await;
-    let mut child = feed(&h, &["--rate", "20", "--sim-venues", "sim-x"])
-        .spawn()
-        .expect("start arb-feed");
+    let mut feed = feed(&h, &["--rate", "20", "--sim-venues", "sim-x"]);
     h.book("a sim book", |b| b.venue == "sim-x").await;
-    let pid = child.id().expect("pid").to_string();
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let status = tokio::time::timeout(WAIT, child.wait())
-        .await
-        .expect("arb-feed did not stop on SIGTERM")
-        .unwrap();
-    assert!(status.success(), "arb-feed exited with {status}");
+    let status = feed.terminate().await;
+    assert!(
+        status.success(),
+        "arb-feed exited with {status}: {}",
+        feed.log_text()
+    );
     h.status("disconnected on shutdown", |s| {
         s.venue == "sim-x" && s.state == FeedState::Disconnected
     })

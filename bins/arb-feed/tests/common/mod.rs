@@ -1,52 +1,49 @@
-//! Test harness: a unique subject prefix on the real NATS, a subscriber that
-//! decodes what the feed publishes, a mock WebSocket server on 127.0.0.1, the
-//! feed run in-process through `arb_feed::run`, and an independent model of
-//! the expected book.
+//! What the feed's tests share: a test bus of their own on the real NATS
+//! ([`TestBus`]: a subject prefix and its streams, at `NATS_URL`), a
+//! subscriber that decodes everything the feed publishes under it, the feed
+//! run in-process through `arb_feed::run`, the kit's mock venue server
+//! ([`MockServer`]), and an independent model of the expected book.
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use arb_contract::model::{
     AuditEvent, BookSnapshot, FeedState, FeedStatus, ResyncReason, RuntimeState,
 };
-use arb_contract::subject::StreamKind;
-use arb_contract::{Decoded, Level, Subjects};
+use arb_contract::{Decoded, Level};
 use arb_feed::Config;
-use arb_runtime::bus::Bus;
-use arb_runtime::config::{NatsArgs, StreamArgs};
+use arb_testkit::{TestBus, nats_url, test_stream_args};
 use clap::Parser;
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use rust_decimal::Decimal;
-use serde_json::Value;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
+use tokio::sync::oneshot;
 
-pub const NATS_URL: &str = "nats://127.0.0.1:4222";
-/// Generous: a wait that ends in a panic, never a timing assertion.
-pub const WAIT: Duration = Duration::from_secs(30);
+pub use arb_testkit::WAIT;
+#[allow(unused_imports)] // the sim's tests have no venue server
+pub use arb_testkit::ws::{MockServer, Ws, recv_json, send};
 
-pub fn small_streams() -> StreamArgs {
-    let hour = Duration::from_secs(3600);
-    StreamArgs {
-        md_max_age: hour,
-        arb_max_age: hour,
-        exec_max_age: hour,
-        sys_max_age: hour,
-        md_max_bytes: 64 << 20,
-        arb_max_bytes: 16 << 20,
-        exec_max_bytes: 16 << 20,
-        sys_max_bytes: 16 << 20,
-        ..StreamArgs::default()
-    }
+/// A message the feed publishes, picked out of everything decoded.
+pub trait Published: Clone {
+    fn pick(d: &Decoded) -> Option<&Self>;
 }
 
+macro_rules! published {
+    ($($ty:ty => $variant:ident),+ $(,)?) => {$(
+        impl Published for $ty {
+            fn pick(d: &Decoded) -> Option<&Self> {
+                match d {
+                    Decoded::$variant(m) => Some(m),
+                    _ => None,
+                }
+            }
+        }
+    )+};
+}
+
+published!(BookSnapshot => Book, FeedStatus => Status, AuditEvent => Audit, RuntimeState => State);
+
 pub struct Harness {
-    pub prefix: String,
-    pub subjects: Subjects,
-    pub bus: Bus,
+    pub tb: TestBus,
     sub: async_nats::Subscriber,
     /// Everything received so far, in order.
     pub seen: Vec<Decoded>,
@@ -58,66 +55,46 @@ pub struct Harness {
 
 impl Harness {
     pub async fn new() -> Harness {
-        let prefix = format!("t.feed.{}", uuid::Uuid::now_v7().simple());
-        let args = NatsArgs {
-            nats_url: NATS_URL.into(),
-            subject_prefix: Some(prefix.clone()),
-            ..NatsArgs::default()
-        };
-        let bus = Bus::connect_once(&args, "feed-test").await.unwrap_or_else(|e| {
-            panic!("these tests need NATS with JetStream at {NATS_URL} (e.g. `docker compose up -d nats`): {e}")
-        });
-        bus.ensure_streams(&small_streams())
-            .await
-            .expect("cannot create the test's JetStream streams");
-        let sub = bus
+        let tb = TestBus::new("feed").await;
+        let sub = tb
+            .bus
             .client
-            .subscribe(format!("{prefix}.>"))
+            .subscribe(format!("{}.>", tb.prefix))
             .await
             .expect("cannot subscribe on NATS");
-        bus.client.flush().await.expect("NATS flush");
+        tb.bus.client.flush().await.expect("NATS flush");
         Harness {
-            subjects: bus.subjects.clone(),
-            prefix,
-            bus,
+            tb,
             sub,
             seen: Vec::new(),
             feed: None,
         }
     }
 
-    /// The test's NATS, its prefix and small, expiring stream limits: the
-    /// flags every feed under test starts with (in-process or as the binary).
-    pub fn bus_args(&self) -> Vec<&str> {
+    /// The test's NATS and prefix, and its streams' limits (the kit's, so
+    /// the feed's own `ensure_stream` changes nothing): the flags every feed
+    /// under test starts with, in-process or as the binary.
+    pub fn bus_args(&self) -> Vec<String> {
+        let limits = test_stream_args();
         vec![
-            "--nats-url",
-            NATS_URL,
-            "--subject-prefix",
-            &self.prefix,
-            "--md-max-bytes",
-            "64MiB",
-            "--sys-max-bytes",
-            "16MiB",
-            "--md-max-age",
-            "1h",
-            "--sys-max-age",
-            "1h",
+            format!("--nats-url={}", nats_url()),
+            format!("--subject-prefix={}", self.tb.prefix),
+            format!("--md-max-bytes={}", limits.md_max_bytes),
+            format!("--sys-max-bytes={}", limits.sys_max_bytes),
         ]
     }
 
     /// The feed's configuration: [`Harness::bus_args`], fast reconnects, then `args`.
     pub fn config(&self, args: &[&str]) -> Config {
-        let mut all = vec!["arb-feed"];
-        all.extend(self.bus_args());
-        all.extend_from_slice(&[
-            "--heartbeat-interval",
-            "1s",
-            "--reconnect-initial",
-            "50ms",
-            "--reconnect-max",
-            "200ms",
-        ]);
-        all.extend_from_slice(args);
+        let fast = [
+            "--heartbeat-interval=1s",
+            "--reconnect-initial=50ms",
+            "--reconnect-max=200ms",
+        ];
+        let all = ["arb-feed".to_owned()]
+            .into_iter()
+            .chain(self.bus_args())
+            .chain(fast.iter().chain(args).map(|s| s.to_string()));
         Config::try_parse_from(all).expect("bad test flags")
     }
 
@@ -129,6 +106,13 @@ impl Harness {
             let _ = rx.await;
         }));
         self.feed = Some((tx, h));
+    }
+
+    /// Starts the feed for `venue` and `symbols` with `args`.
+    pub fn start_venue(&mut self, venue: &str, symbols: &str, args: &[&str]) {
+        let mut all = vec!["--venue", venue, "--symbols", symbols];
+        all.extend_from_slice(args);
+        self.start(&all);
     }
 
     /// Shuts the feed down the way SIGTERM does and checks it returned Ok.
@@ -155,7 +139,7 @@ impl Harness {
             })
             .expect("NATS subscription ended");
         let d = arb_runtime::headers::decode_any(
-            &self.subjects,
+            &self.tb.bus.subjects,
             &msg.subject,
             msg.headers.as_ref(),
             &msg.payload,
@@ -165,148 +149,90 @@ impl Harness {
         d
     }
 
-    /// Reads until `f` matches; returns the match.
-    pub async fn wait_for<T>(&mut self, what: &str, mut f: impl FnMut(&Decoded) -> Option<T>) -> T {
+    /// Reads until a `T` for which `f` holds; returns it.
+    pub async fn wait<T: Published>(&mut self, what: &str, mut f: impl FnMut(&T) -> bool) -> T {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             if tokio::time::Instant::now() > deadline {
                 panic!("gave up waiting for {what}");
             }
             let d = self.next().await;
-            if let Some(t) = f(&d) {
-                return t;
+            if let Some(m) = T::pick(&d).filter(|m| f(m)) {
+                return m.clone();
             }
         }
     }
 
-    pub async fn book(
-        &mut self,
-        what: &str,
-        mut f: impl FnMut(&BookSnapshot) -> bool,
-    ) -> BookSnapshot {
-        self.wait_for(what, |d| match d {
-            Decoded::Book(b) if f(b) => Some(b.clone()),
-            _ => None,
-        })
-        .await
+    /// The first `T` seen so far for which `f` holds, else the next one:
+    /// for a message whose order among the others does not matter.
+    pub async fn find<T: Published>(&mut self, what: &str, mut f: impl FnMut(&T) -> bool) -> T {
+        match self.seen.iter().filter_map(T::pick).find(|m| f(m)) {
+            Some(m) => m.clone(),
+            None => self.wait(what, f).await,
+        }
     }
 
-    pub async fn status(
-        &mut self,
-        what: &str,
-        mut f: impl FnMut(&FeedStatus) -> bool,
-    ) -> FeedStatus {
-        self.wait_for(what, |d| match d {
-            Decoded::Status(s) if f(s) => Some(s.clone()),
-            _ => None,
-        })
-        .await
+    pub async fn book(&mut self, what: &str, f: impl FnMut(&BookSnapshot) -> bool) -> BookSnapshot {
+        self.wait(what, f).await
     }
 
-    pub async fn audit(
-        &mut self,
-        what: &str,
-        mut f: impl FnMut(&AuditEvent) -> bool,
-    ) -> AuditEvent {
-        self.wait_for(what, |d| match d {
-            Decoded::Audit(a) if f(a) => Some(a.clone()),
-            _ => None,
-        })
-        .await
+    /// The next book of `symbol`.
+    pub async fn book_of(&mut self, symbol: &str) -> BookSnapshot {
+        self.book(symbol, |b| b.symbol.to_string() == symbol).await
+    }
+
+    pub async fn status(&mut self, what: &str, f: impl FnMut(&FeedStatus) -> bool) -> FeedStatus {
+        self.wait(what, f).await
+    }
+
+    /// The next `resync` status, of `symbol` (`None`: the whole feed) and
+    /// for `reason`.
+    pub async fn resync(&mut self, symbol: Option<&str>, reason: ResyncReason) -> FeedStatus {
+        let s = self
+            .status("resync", |s| s.state == FeedState::Resync)
+            .await;
+        assert_eq!(s.reason, Some(reason), "{s:?}");
+        assert_eq!(
+            s.symbol.as_ref().map(|s| s.to_string()).as_deref(),
+            symbol,
+            "{s:?}"
+        );
+        s
+    }
+
+    pub async fn audit(&mut self, what: &str, f: impl FnMut(&AuditEvent) -> bool) -> AuditEvent {
+        self.wait(what, f).await
     }
 
     pub async fn heartbeat(
         &mut self,
         what: &str,
-        mut f: impl FnMut(&RuntimeState) -> bool,
+        f: impl FnMut(&RuntimeState) -> bool,
     ) -> RuntimeState {
-        self.wait_for(what, |d| match d {
-            Decoded::State(s) if f(s) => Some(s.clone()),
-            _ => None,
-        })
-        .await
+        self.wait(what, f).await
+    }
+
+    /// The books seen so far, oldest first.
+    pub fn books_seen(&self) -> impl Iterator<Item = &BookSnapshot> {
+        self.seen.iter().filter_map(BookSnapshot::pick)
+    }
+
+    /// The books seen since the last `resync` status, oldest first.
+    pub fn books_since_resync(&self) -> Vec<&BookSnapshot> {
+        let resync =
+            |d: &Decoded| FeedStatus::pick(d).is_some_and(|s| s.state == FeedState::Resync);
+        let since = self.seen.iter().rposition(resync).expect("no resync seen");
+        self.seen[since..]
+            .iter()
+            .filter_map(BookSnapshot::pick)
+            .collect()
     }
 
     /// Stops the feed and deletes the test's streams.
     pub async fn finish(mut self) {
         self.stop().await;
-        for k in StreamKind::ALL {
-            let _ = self
-                .bus
-                .js
-                .delete_stream(self.subjects.stream_name(k))
-                .await;
-        }
+        self.tb.cleanup().await;
     }
-}
-
-pub fn is_state(s: &FeedStatus, state: FeedState, reason: Option<ResyncReason>) -> bool {
-    s.state == state && s.reason == reason
-}
-
-// ---------- mock WebSocket server ----------
-
-pub type Ws = WebSocketStream<TcpStream>;
-
-pub struct MockServer {
-    pub url: String,
-    conns: mpsc::Receiver<(String, Ws)>,
-}
-
-impl MockServer {
-    pub async fn start() -> MockServer {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind mock server");
-        let url = format!("ws://{}", listener.local_addr().unwrap());
-        let (tx, conns) = mpsc::channel(16);
-        tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    let mut path = String::new();
-                    #[allow(clippy::result_large_err)]
-                    let cb = |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
-                              resp| {
-                        path = req.uri().to_string();
-                        Ok(resp)
-                    };
-                    if let Ok(ws) = tokio_tungstenite::accept_hdr_async(tcp, cb).await {
-                        let _ = tx.send((path, ws)).await;
-                    }
-                });
-            }
-        });
-        MockServer { url, conns }
-    }
-
-    /// The next connection the feed opens, with its request path.
-    pub async fn accept(&mut self) -> (String, Ws) {
-        tokio::time::timeout(WAIT, self.conns.recv())
-            .await
-            .expect("the feed did not connect to the mock server")
-            .expect("mock server stopped")
-    }
-}
-
-/// The next text frame from the feed, as JSON.
-pub async fn recv_json(ws: &mut Ws) -> Value {
-    loop {
-        let m = tokio::time::timeout(WAIT, ws.next())
-            .await
-            .expect("the feed sent nothing")
-            .expect("connection closed")
-            .expect("read error");
-        if let Message::Text(t) = m {
-            return serde_json::from_str(t.as_str()).expect("the feed sent invalid JSON");
-        }
-    }
-}
-
-pub async fn send(ws: &mut Ws, text: impl Into<String>) {
-    ws.send(Message::text(text.into()))
-        .await
-        .expect("mock send");
 }
 
 // ---------- an independent book model ----------
@@ -318,6 +244,9 @@ pub fn d(s: &str) -> Decimal {
 pub fn lv(p: &str, q: &str) -> Level {
     Level::new(d(p), d(q))
 }
+
+/// `(price, qty)` as the tests write them.
+pub type Px = (&'static str, &'static str);
 
 /// A plainly correct book: maps, re-truncated after each message.
 #[derive(Debug, Clone, Default)]
@@ -335,19 +264,14 @@ impl Model {
         }
     }
 
-    pub fn apply(&mut self, bids: &[(&str, &str)], asks: &[(&str, &str)]) {
-        for (p, q) in bids {
-            if d(q).is_zero() {
-                self.bids.remove(&d(p));
-            } else {
-                self.bids.insert(d(p), d(q));
-            }
-        }
-        for (p, q) in asks {
-            if d(q).is_zero() {
-                self.asks.remove(&d(p));
-            } else {
-                self.asks.insert(d(p), d(q));
+    pub fn apply(&mut self, bids: &[Px], asks: &[Px]) {
+        for (side, levels) in [(&mut self.bids, bids), (&mut self.asks, asks)] {
+            for (p, q) in levels {
+                if d(q).is_zero() {
+                    side.remove(&d(p));
+                } else {
+                    side.insert(d(p), d(q));
+                }
             }
         }
         while self.bids.len() > self.depth {
@@ -355,6 +279,22 @@ impl Model {
         }
         while self.asks.len() > self.depth {
             self.asks.pop_last();
+        }
+    }
+
+    /// A snapshot: the book is replaced.
+    pub fn reset(&mut self, bids: &[Px], asks: &[Px]) {
+        self.bids.clear();
+        self.asks.clear();
+        self.apply(bids, asks);
+    }
+
+    /// A venue's `"snapshot"` replaces the book, anything else updates it.
+    pub fn change(&mut self, kind: &str, bids: &[Px], asks: &[Px]) {
+        if kind == "snapshot" {
+            self.reset(bids, asks);
+        } else {
+            self.apply(bids, asks);
         }
     }
 
@@ -395,5 +335,15 @@ impl Model {
 
     pub fn matches(&self, b: &BookSnapshot, top: usize) -> bool {
         b.bids == self.top_bids(top) && b.asks == self.top_asks(top)
+    }
+
+    /// Checks that `b` holds the model's best `top` levels.
+    #[track_caller]
+    pub fn assert_matches(&self, b: &BookSnapshot, top: usize) {
+        assert_eq!(
+            (&b.bids, &b.asks),
+            (&self.top_bids(top), &self.top_asks(top)),
+            "{b:?}"
+        );
     }
 }

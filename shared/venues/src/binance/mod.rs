@@ -1,7 +1,9 @@
 //! Binance spot diff depth: many symbols on one combined-stream connection
 //! (`/stream?streams=a@depth@100ms/b@depth@100ms`), snapshots from the
 //! WebSocket API `depth` method, and the synchronization procedure of
-//! [`sync`]. A sequence gap publishes `resync` (gap) and starts the symbol over.
+//! [`sync`]. A sequence gap publishes `resync` (gap) and starts the symbol
+//! over, and so does an event whose levels cannot be applied: its update ids
+//! are spent all the same.
 
 pub mod fees;
 pub mod symbols;

@@ -1,7 +1,9 @@
 //! Coinbase Advanced Trade `level2` with `heartbeats`: a snapshot resets the
 //! symbol's book; `sequence_num` counts every message of the connection, so a
 //! skipped number means something was lost: publish `resync` (gap) and
-//! resubscribe `level2`, which sends fresh snapshots.
+//! resubscribe `level2`, which sends fresh snapshots. A message that cannot
+//! be applied in full spent its number too: it is a gap, and none of its
+//! events is applied.
 
 pub mod fees;
 pub mod symbols;

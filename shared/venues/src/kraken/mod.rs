@@ -1,7 +1,9 @@
 //! Kraken WebSocket v2: the `instrument` channel for each pair's precision,
 //! the `book` channel for snapshots and updates, the CRC32 checksum checked
 //! after every message. A mismatch publishes `resync` (checksum), drops the
-//! book and resubscribes the symbol; nothing from the broken state is published.
+//! book and resubscribes the symbol; a message that cannot be applied in
+//! full (a bad level, an unreadable time) does the same as a gap. Nothing
+//! from the broken state is published.
 
 pub mod checksum;
 pub mod fees;

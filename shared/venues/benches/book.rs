@@ -96,6 +96,15 @@ const PREC: Precision = Precision {
     qty: Some(8),
 };
 
+/// The checksum of two sides held best first as levels.
+fn checksum_sides<'a>(
+    asks: impl Iterator<Item = &'a Level>,
+    bids: impl Iterator<Item = &'a Level>,
+) -> u32 {
+    let pair = |l: &Level| (l.price, l.qty);
+    checksum_levels(asks.map(pair), bids.map(pair), PREC)
+}
+
 trait Book {
     fn load(depth: usize, bids: &[Level], asks: &[Level]) -> Self;
     fn apply(&mut self, u: &Update);
@@ -169,11 +178,7 @@ impl Book for BestFirstDeque {
         side.truncate(self.depth);
     }
     fn checksum(&self) -> u32 {
-        checksum_levels(
-            self.asks.iter().map(|l| (l.price, l.qty)),
-            self.bids.iter().map(|l| (l.price, l.qty)),
-            PREC,
-        )
+        checksum_sides(self.asks.iter(), self.bids.iter())
     }
 }
 
@@ -251,11 +256,7 @@ impl Book for Naive {
         side.truncate(self.depth);
     }
     fn checksum(&self) -> u32 {
-        checksum_levels(
-            self.asks.iter().map(|l| (l.price, l.qty)),
-            self.bids.iter().map(|l| (l.price, l.qty)),
-            PREC,
-        )
+        checksum_sides(self.asks.iter(), self.bids.iter())
     }
 }
 

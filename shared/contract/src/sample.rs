@@ -64,6 +64,15 @@ pub fn feed_status(n: u64, ts: Timestamp) -> FeedStatus {
 }
 
 pub fn opportunity(n: u64, ts: Timestamp) -> Opportunity {
+    let leg = |venue: &str, side, vwap, limit| OpportunityLeg {
+        venue: venue.into(),
+        symbol: sym("BTC/USD"),
+        side,
+        qty: d(5_000 + n as i64, 4),
+        vwap: d(vwap, 2),
+        limit_price: Some(d(limit, 2)),
+        fee_rate: d(10, 4),
+    };
     Opportunity {
         id: id_at(ts, n),
         episode_id: id_at(ts, n / 3 + 1_000_000),
@@ -74,24 +83,8 @@ pub fn opportunity(n: u64, ts: Timestamp) -> Opportunity {
         received_ts: Some(ts + chrono::Duration::microseconds(40)),
         published_ts: Some(ts + chrono::Duration::microseconds(55)),
         legs: vec![
-            OpportunityLeg {
-                venue: "sim-a".into(),
-                symbol: sym("BTC/USD"),
-                side: Side::Buy,
-                qty: d(5_000 + n as i64, 4),
-                vwap: d(6_500_012, 2),
-                limit_price: Some(d(6_500_020, 2)),
-                fee_rate: d(10, 4),
-            },
-            OpportunityLeg {
-                venue: "sim-b".into(),
-                symbol: sym("BTC/USD"),
-                side: Side::Sell,
-                qty: d(5_000 + n as i64, 4),
-                vwap: d(6_520_050, 2),
-                limit_price: Some(d(6_520_000, 2)),
-                fee_rate: d(10, 4),
-            },
+            leg("sim-a", Side::Buy, 6_500_012, 6_500_020),
+            leg("sim-b", Side::Sell, 6_520_050, 6_520_000),
         ],
         currency: "USD".into(),
         notional: d(32_500_060, 4),

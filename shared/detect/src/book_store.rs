@@ -234,10 +234,8 @@ pub(crate) mod tests {
     }
 
     /// Levels from `(price, qty)` pairs.
-    pub(crate) fn lv(v: &[(&str, &str)]) -> Vec<arb_contract::Level> {
-        v.iter()
-            .map(|(p, q)| arb_contract::Level::new(dec(p), dec(q)))
-            .collect()
+    pub(crate) fn lv(v: &[(&str, &str)]) -> Vec<Level> {
+        v.iter().map(|(p, q)| Level::new(dec(p), dec(q))).collect()
     }
 
     pub(crate) fn at_ms(ms: i64) -> Timestamp {
@@ -252,7 +250,6 @@ pub(crate) mod tests {
         bids: &[(&str, &str)],
         asks: &[(&str, &str)],
     ) -> BookSnapshot {
-        let lv = |v: &[(&str, &str)]| v.iter().map(|(p, q)| Level::new(dec(p), dec(q))).collect();
         BookSnapshot {
             id: arb_contract::ids::derive(at_ms(ms), &[venue.as_bytes(), symbol.as_bytes()]),
             venue: venue.into(),
@@ -264,6 +261,17 @@ pub(crate) mod tests {
             bids: lv(bids),
             asks: lv(asks),
         }
+    }
+
+    /// A book of one level a side: the best bid and ask as `(price, qty)`.
+    pub(crate) fn top(
+        venue: &str,
+        symbol: &str,
+        ms: i64,
+        bid: (&str, &str),
+        ask: (&str, &str),
+    ) -> BookSnapshot {
+        book(venue, symbol, ms, &[bid], &[ask])
     }
 
     pub(crate) fn status(venue: &str, symbol: Option<&str>, state: FeedState) -> FeedStatus {
@@ -281,9 +289,9 @@ pub(crate) mod tests {
     #[test]
     fn keeps_latest_and_ignores_older_books() {
         let mut st = BookStore::new(10, Duration::from_secs(5));
-        let a = st.insert(&book("a", "BTC/USD", 100, &[("10", "1")], &[("11", "1")]));
+        let a = st.insert(&top("a", "BTC/USD", 100, ("10", "1"), ("11", "1")));
         assert_eq!(a, Insert::Stored { slot: 0, new: true });
-        let b = st.insert(&book("a", "BTC/USD", 200, &[("12", "1")], &[("13", "1")]));
+        let b = st.insert(&top("a", "BTC/USD", 200, ("12", "1"), ("13", "1")));
         assert_eq!(
             b,
             Insert::Stored {
@@ -292,26 +300,26 @@ pub(crate) mod tests {
             }
         );
         assert_eq!(
-            st.insert(&book("a", "BTC/USD", 150, &[("1", "1")], &[("2", "1")])),
+            st.insert(&top("a", "BTC/USD", 150, ("1", "1"), ("2", "1"))),
             Insert::OutOfOrder
         );
         assert_eq!(st.slot(0).bids[0].price, dec("12"));
         assert_eq!(st.slot(0).top_ask, 13.0);
-        st.insert(&book("b", "BTC/USD", 200, &[("12", "1")], &[("13", "1")]));
+        st.insert(&top("b", "BTC/USD", 200, ("12", "1"), ("13", "1")));
         assert_eq!(st.slots_of(&"BTC/USD".parse().unwrap()), &[0, 1]);
     }
 
     #[test]
     fn crossed_stale_and_resync_books_are_not_usable() {
         let mut st = BookStore::new(10, Duration::from_millis(1000));
-        st.insert(&book("a", "BTC/USD", 0, &[("10", "1")], &[("11", "1")]));
-        st.insert(&book("b", "BTC/USD", 0, &[("11", "1")], &[("10", "1")]));
+        st.insert(&top("a", "BTC/USD", 0, ("10", "1"), ("11", "1")));
+        st.insert(&top("b", "BTC/USD", 0, ("11", "1"), ("10", "1")));
         assert!(st.usable(0));
         assert!(!st.usable(1), "crossed");
         // 1.5 s later in event time (another venue's book), a's book is stale.
-        st.insert(&book("c", "ETH/USD", 1500, &[("1", "1")], &[("2", "1")]));
+        st.insert(&top("c", "ETH/USD", 1500, ("1", "1"), ("2", "1")));
         assert!(st.is_stale(0) && !st.usable(0));
-        st.insert(&book("a", "BTC/USD", 1500, &[("10", "1")], &[("11", "1")]));
+        st.insert(&top("a", "BTC/USD", 1500, ("10", "1"), ("11", "1")));
         assert!(st.usable(0));
         // Venue-wide resync blocks until the next book of each symbol.
         assert_eq!(
@@ -319,7 +327,7 @@ pub(crate) mod tests {
             vec![0]
         );
         assert!(!st.usable(0));
-        st.insert(&book("a", "BTC/USD", 1600, &[("10", "1")], &[("11", "1")]));
+        st.insert(&top("a", "BTC/USD", 1600, ("10", "1"), ("11", "1")));
         assert!(st.usable(0));
         // One symbol's resync, and a harmless state.
         st.apply_status(&status("c", Some("ETH/USD"), FeedState::Subscribed));

@@ -250,12 +250,17 @@ mod tests {
         }
     }
 
+    /// Episodes republished past `edge_bps` of net edge or 10 % of size.
+    fn episodes(edge_bps: &str) -> Episodes {
+        Episodes::new(Tolerance {
+            edge_bps: dec(edge_bps),
+            size: dec("0.1"),
+        })
+    }
+
     #[test]
     fn opens_once_updates_past_tolerance_and_closes() {
-        let mut eps = Episodes::new(Tolerance {
-            edge_bps: dec("2"),
-            size: dec("0.1"),
-        });
+        let mut eps = episodes("2");
         let k = OpportunityKind::Cross;
         // (ms, evaluation) → expected state, or none.
         type Step = (
@@ -306,10 +311,7 @@ mod tests {
 
     #[test]
     fn closes_stale_and_selected_episodes() {
-        let mut eps = Episodes::new(Tolerance {
-            edge_bps: dec("1"),
-            size: dec("0.1"),
-        });
+        let mut eps = episodes("1");
         let k = OpportunityKind::Cross;
         let mut e1 = eval("10", "100");
         e1.oldest_input_ts = at_ms(0);

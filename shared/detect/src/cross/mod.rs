@@ -109,7 +109,7 @@ impl Strategy for Cross {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::book_store::tests::{at_ms, book, dec, status};
+    use crate::book_store::tests::{at_ms, dec, status, top};
     use crate::core::Detector;
     use crate::settings::Fees;
     use arb_contract::{EpisodeState, FeedState};
@@ -134,10 +134,10 @@ mod tests {
         let mut d = CrossDetector::new(cfg());
         // Venue a: ask 100 × 1. Venue b: bid 101 × 1 (fee 0.2 %).
         assert!(
-            d.on_book(&book("a", "BTC/USD", 0, &[("99", "1")], &[("100", "1")]))
+            d.on_book(&top("a", "BTC/USD", 0, ("99", "1"), ("100", "1")))
                 .is_empty()
         );
-        let out = d.on_book(&book("b", "BTC/USD", 10, &[("101", "1")], &[("102", "1")]));
+        let out = d.on_book(&top("b", "BTC/USD", 10, ("101", "1"), ("102", "1")));
         assert_eq!(out.len(), 1, "{out:?}");
         let o = &out[0];
         assert_eq!(o.state, EpisodeState::Open);
@@ -163,17 +163,11 @@ mod tests {
         assert_eq!((buy.fee_rate, sell.fee_rate), (dec("0.001"), dec("0.002")));
         // Same books again: nothing.
         assert!(
-            d.on_book(&book("b", "BTC/USD", 20, &[("101", "1")], &[("102", "1")]))
+            d.on_book(&top("b", "BTC/USD", 20, ("101", "1"), ("102", "1")))
                 .is_empty()
         );
         // b's bid falls: the episode closes.
-        let out = d.on_book(&book(
-            "b",
-            "BTC/USD",
-            30,
-            &[("100.2", "1")],
-            &[("102", "1")],
-        ));
+        let out = d.on_book(&top("b", "BTC/USD", 30, ("100.2", "1"), ("102", "1")));
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].state, EpisodeState::Close);
         assert_eq!(out[0].episode_id, o.episode_id);
@@ -185,28 +179,22 @@ mod tests {
     fn crossed_or_stale_books_are_ignored() {
         // A crossed book on b (bid 101 ≥ its ask 100.5) would "pay" against a's ask 100.
         let mut d = CrossDetector::new(cfg());
-        d.on_book(&book("a", "BTC/USD", 0, &[("99", "1")], &[("100", "1")]));
-        let out = d.on_book(&book("b", "BTC/USD", 0, &[("101", "1")], &[("100.5", "1")]));
+        d.on_book(&top("a", "BTC/USD", 0, ("99", "1"), ("100", "1")));
+        let out = d.on_book(&top("b", "BTC/USD", 0, ("101", "1"), ("100.5", "1")));
         assert!(out.is_empty(), "crossed book used: {out:?}");
 
         // A stale book: a's book is 3 s older than b's (max age 2 s).
         let mut d = CrossDetector::new(cfg());
-        d.on_book(&book("a", "BTC/USD", 0, &[("99", "1")], &[("100", "1")]));
-        let out = d.on_book(&book(
-            "b",
-            "BTC/USD",
-            3000,
-            &[("101", "1")],
-            &[("102", "1")],
-        ));
+        d.on_book(&top("a", "BTC/USD", 0, ("99", "1"), ("100", "1")));
+        let out = d.on_book(&top("b", "BTC/USD", 3000, ("101", "1"), ("102", "1")));
         assert!(out.is_empty(), "stale book used: {out:?}");
 
         // An open episode closes when one of its books goes stale in event time.
         let mut d = CrossDetector::new(cfg());
-        d.on_book(&book("a", "BTC/USD", 0, &[("99", "1")], &[("100", "1")]));
-        let open = d.on_book(&book("b", "BTC/USD", 0, &[("101", "1")], &[("102", "1")]));
+        d.on_book(&top("a", "BTC/USD", 0, ("99", "1"), ("100", "1")));
+        let open = d.on_book(&top("b", "BTC/USD", 0, ("101", "1"), ("102", "1")));
         assert_eq!(open.len(), 1);
-        let out = d.on_book(&book("c", "ETH/USD", 2500, &[("1", "1")], &[("2", "1")]));
+        let out = d.on_book(&top("c", "ETH/USD", 2500, ("1", "1"), ("2", "1")));
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].state, EpisodeState::Close);
         assert_eq!(out[0].duration_ms, Some(2500));
@@ -215,19 +203,19 @@ mod tests {
     #[test]
     fn resync_closes_and_blocks_until_a_fresh_book() {
         let mut d = CrossDetector::new(cfg());
-        d.on_book(&book("a", "BTC/USD", 0, &[("99", "1")], &[("100", "1")]));
-        let open = d.on_book(&book("b", "BTC/USD", 0, &[("101", "1")], &[("102", "1")]));
+        d.on_book(&top("a", "BTC/USD", 0, ("99", "1"), ("100", "1")));
+        let open = d.on_book(&top("b", "BTC/USD", 0, ("101", "1"), ("102", "1")));
         assert_eq!(open[0].state, EpisodeState::Open);
         let out = d.on_status(&status("b", None, FeedState::Resync));
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].state, EpisodeState::Close);
         // a's update alone does not reopen: b is still in resync.
         assert!(
-            d.on_book(&book("a", "BTC/USD", 10, &[("99", "1")], &[("100", "1")]))
+            d.on_book(&top("a", "BTC/USD", 10, ("99", "1"), ("100", "1")))
                 .is_empty()
         );
         // b's fresh book does.
-        let out = d.on_book(&book("b", "BTC/USD", 20, &[("101", "1")], &[("102", "1")]));
+        let out = d.on_book(&top("b", "BTC/USD", 20, ("101", "1"), ("102", "1")));
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].state, EpisodeState::Open);
         assert_ne!(out[0].episode_id, open[0].episode_id);
@@ -243,27 +231,15 @@ mod tests {
         let mut d = CrossDetector::new(c);
         // ETH/BTC: ask 0.05 × 10 on a, bid 0.051 × 10 on b. Uncapped it would
         // take 10 ETH (0.5 BTC); capped at 0.025 BTC it takes 0.5 ETH.
-        d.on_book(&book(
-            "a",
-            "ETH/BTC",
-            0,
-            &[("0.049", "10")],
-            &[("0.05", "10")],
-        ));
-        let out = d.on_book(&book(
-            "b",
-            "ETH/BTC",
-            0,
-            &[("0.051", "10")],
-            &[("0.052", "10")],
-        ));
+        d.on_book(&top("a", "ETH/BTC", 0, ("0.049", "10"), ("0.05", "10")));
+        let out = d.on_book(&top("b", "ETH/BTC", 0, ("0.051", "10"), ("0.052", "10")));
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].currency, "BTC");
         assert_eq!(out[0].notional, dec("0.025"));
         assert_eq!(out[0].legs[0].qty, dec("0.5"));
         // USD symbols keep the general cap: all 1 BTC of depth is taken.
-        d.on_book(&book("a", "BTC/USD", 0, &[("99", "1")], &[("100", "1")]));
-        let out = d.on_book(&book("b", "BTC/USD", 0, &[("101", "1")], &[("102", "1")]));
+        d.on_book(&top("a", "BTC/USD", 0, ("99", "1"), ("100", "1")));
+        let out = d.on_book(&top("b", "BTC/USD", 0, ("101", "1"), ("102", "1")));
         assert_eq!(out[0].legs[0].qty, dec("1"));
     }
 
@@ -272,11 +248,11 @@ mod tests {
         let mut c = cfg();
         c.venues = vec!["a".into(), "b".into()];
         let mut d = CrossDetector::new(c);
-        d.on_book(&book("a", "BTC/USD", 0, &[("99", "1")], &[("100", "1")]));
-        d.on_book(&book("b", "BTC/USD", 0, &[("101", "1")], &[("102", "1")]));
+        d.on_book(&top("a", "BTC/USD", 0, ("99", "1"), ("100", "1")));
+        d.on_book(&top("b", "BTC/USD", 0, ("101", "1"), ("102", "1")));
         // b's ask 102 is now below a's new bid 103: the other direction opens,
         // and the first closes.
-        let out = d.on_book(&book("a", "BTC/USD", 10, &[("103", "1")], &[("104", "1")]));
+        let out = d.on_book(&top("a", "BTC/USD", 10, ("103", "1"), ("104", "1")));
         let states: Vec<(&str, EpisodeState)> =
             out.iter().map(|o| (o.key.as_str(), o.state)).collect();
         assert_eq!(
@@ -288,7 +264,7 @@ mod tests {
         );
         // Venue c is filtered out.
         assert!(
-            d.on_book(&book("c", "BTC/USD", 10, &[("200", "1")], &[("201", "1")]))
+            d.on_book(&top("c", "BTC/USD", 10, ("200", "1"), ("201", "1")))
                 .is_empty()
         );
     }

@@ -151,7 +151,7 @@ impl Strategy for Triangular {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::book_store::tests::{book, dec};
+    use crate::book_store::tests::{book, dec, top};
     use crate::core::Detector;
     use crate::settings::Fees;
     use arb_contract::EpisodeState;
@@ -174,27 +174,15 @@ mod tests {
     fn detector_finds_the_triangle_in_the_paying_direction_only() {
         let mut d = TriangularDetector::new(cfg());
         assert!(
-            d.on_book(&book("v", "BTC/USD", 0, &[("99", "1")], &[("100", "1")]))
+            d.on_book(&top("v", "BTC/USD", 0, ("99", "1"), ("100", "1")))
                 .is_empty()
         );
         assert!(
-            d.on_book(&book(
-                "v",
-                "ETH/BTC",
-                0,
-                &[("0.049", "10")],
-                &[("0.05", "10")]
-            ))
-            .is_empty()
+            d.on_book(&top("v", "ETH/BTC", 0, ("0.049", "10"), ("0.05", "10")))
+                .is_empty()
         );
         assert_eq!(d.strategy().triangle_count(), 0);
-        let out = d.on_book(&book(
-            "v",
-            "ETH/USD",
-            0,
-            &[("5.1", "100")],
-            &[("5.2", "100")],
-        ));
+        let out = d.on_book(&top("v", "ETH/USD", 0, ("5.1", "100"), ("5.2", "100")));
         assert_eq!(d.strategy().triangle_count(), 1);
         assert_eq!(out.len(), 1, "{out:?}");
         let o = &out[0];
@@ -215,13 +203,7 @@ mod tests {
         assert_eq!(o.legs[2].vwap, dec("5.1"));
         assert_eq!(o.legs[1].vwap, dec("0.05"));
         // ETH/USD's bid drops to 5.0: the cycle no longer pays and closes.
-        let out = d.on_book(&book(
-            "v",
-            "ETH/USD",
-            10,
-            &[("5.0", "100")],
-            &[("5.2", "100")],
-        ));
+        let out = d.on_book(&top("v", "ETH/USD", 10, ("5.0", "100"), ("5.2", "100")));
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].state, EpisodeState::Close);
         assert_eq!(out[0].episode_id, o.episode_id);
@@ -235,21 +217,9 @@ mod tests {
             fees: Fees::flat(dec("0")),
             ..cfg()
         });
-        d.on_book(&book("v", "BTC/USD", 0, &[("100", "1")], &[("101", "1")]));
-        d.on_book(&book(
-            "v",
-            "ETH/BTC",
-            0,
-            &[("0.05", "100")],
-            &[("0.051", "10")],
-        ));
-        let out = d.on_book(&book(
-            "v",
-            "ETH/USD",
-            0,
-            &[("4.8", "100")],
-            &[("4.9", "100")],
-        ));
+        d.on_book(&top("v", "BTC/USD", 0, ("100", "1"), ("101", "1")));
+        d.on_book(&top("v", "ETH/BTC", 0, ("0.05", "100"), ("0.051", "10")));
+        let out = d.on_book(&top("v", "ETH/USD", 0, ("4.8", "100"), ("4.9", "100")));
         assert_eq!(out.len(), 1, "{out:?}");
         assert_eq!(out[0].key, "v_USD-ETH-BTC");
         let sides: Vec<Side> = out[0].legs.iter().map(|l| l.side).collect();
@@ -298,21 +268,9 @@ mod tests {
     #[test]
     fn other_venue_books_do_not_make_a_triangle() {
         let mut d = TriangularDetector::new(cfg());
-        d.on_book(&book("a", "BTC/USD", 0, &[("99", "1")], &[("100", "1")]));
-        d.on_book(&book(
-            "a",
-            "ETH/BTC",
-            0,
-            &[("0.049", "10")],
-            &[("0.05", "10")],
-        ));
-        let out = d.on_book(&book(
-            "b",
-            "ETH/USD",
-            0,
-            &[("5.1", "100")],
-            &[("5.2", "100")],
-        ));
+        d.on_book(&top("a", "BTC/USD", 0, ("99", "1"), ("100", "1")));
+        d.on_book(&top("a", "ETH/BTC", 0, ("0.049", "10"), ("0.05", "10")));
+        let out = d.on_book(&top("b", "ETH/USD", 0, ("5.1", "100"), ("5.2", "100")));
         assert!(out.is_empty());
         assert_eq!(d.strategy().triangle_count(), 0);
     }

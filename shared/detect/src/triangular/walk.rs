@@ -211,6 +211,25 @@ mod tests {
     use super::*;
     use crate::book_store::tests::{dec, lv};
 
+    /// USD → BTC → ETH → USD: buy BTC/USD, buy ETH/BTC, sell ETH/USD, the
+    /// same fee on each leg.
+    fn usd_btc_eth(
+        btc_usd: &[Level],
+        eth_btc: &[Level],
+        eth_usd: &[Level],
+        fee: Decimal,
+        max_input: Decimal,
+    ) -> Option<CycleFill> {
+        best_cycle(
+            [
+                (btc_usd, Dir::Buy, fee),
+                (eth_btc, Dir::Buy, fee),
+                (eth_usd, Dir::Sell, fee),
+            ],
+            max_input,
+        )
+    }
+
     #[test]
     fn cycle_with_known_rates_gives_known_edge() {
         // USD → BTC (ask 100), BTC → ETH (ask 0.05), ETH → USD (bid 5.1):
@@ -219,15 +238,7 @@ mod tests {
         let eth_btc = lv(&[("0.05", "10")]);
         let eth_usd = lv(&[("5.1", "100")]);
         // No fees: ETH/BTC's 10 ETH (0.5 BTC = 50 USD) is the binding depth.
-        let f = best_cycle(
-            [
-                (&btc_usd, Dir::Buy, dec("0")),
-                (&eth_btc, Dir::Buy, dec("0")),
-                (&eth_usd, Dir::Sell, dec("0")),
-            ],
-            dec("1000"),
-        )
-        .unwrap();
+        let f = usd_btc_eth(&btc_usd, &eth_btc, &eth_usd, dec("0"), dec("1000")).unwrap();
         assert_eq!(f.input, dec("50"));
         assert_eq!(f.output, dec("51"));
         assert_eq!(f.profit(), dec("1"));
@@ -248,15 +259,7 @@ mod tests {
         // 10 bp on each leg: 1.02 × 0.999³ = 1.01694305898 → 169.4306 bp net,
         // still 200 bp gross. Input 0.5 / 0.00999 = 50.0500500500… USD.
         let fee = dec("0.001");
-        let f = best_cycle(
-            [
-                (&btc_usd, Dir::Buy, fee),
-                (&eth_btc, Dir::Buy, fee),
-                (&eth_usd, Dir::Sell, fee),
-            ],
-            dec("1000"),
-        )
-        .unwrap();
+        let f = usd_btc_eth(&btc_usd, &eth_btc, &eth_usd, fee, dec("1000")).unwrap();
         assert_eq!(f.net_edge_bps(), dec("169.4306"));
         assert_eq!(
             f.gross_edge_bps([Dir::Buy, Dir::Buy, Dir::Sell]),
@@ -268,15 +271,7 @@ mod tests {
         assert_eq!(f.profit().round_dp(8), dec("0.84800095"));
 
         // Max notional caps the input.
-        let f = best_cycle(
-            [
-                (&btc_usd, Dir::Buy, dec("0")),
-                (&eth_btc, Dir::Buy, dec("0")),
-                (&eth_usd, Dir::Sell, dec("0")),
-            ],
-            dec("20"),
-        )
-        .unwrap();
+        let f = usd_btc_eth(&btc_usd, &eth_btc, &eth_usd, dec("0"), dec("20")).unwrap();
         assert_eq!((f.input, f.output), (dec("20"), dec("20.4")));
     }
 
@@ -288,42 +283,16 @@ mod tests {
         let btc_usd = lv(&[("100", "10")]);
         let eth_btc = lv(&[("0.05", "10"), ("0.0515", "100")]);
         let eth_usd = lv(&[("5.1", "1000")]);
-        let f = best_cycle(
-            [
-                (&btc_usd, Dir::Buy, dec("0")),
-                (&eth_btc, Dir::Buy, dec("0")),
-                (&eth_usd, Dir::Sell, dec("0")),
-            ],
-            dec("100000"),
-        )
-        .unwrap();
+        let f = usd_btc_eth(&btc_usd, &eth_btc, &eth_usd, dec("0"), dec("100000")).unwrap();
         assert_eq!((f.input, f.output), (dec("50"), dec("51")));
         // A second ETH/BTC level at 0.0505 still pays (1.0099 > 1): it is used.
         let eth_btc = lv(&[("0.05", "10"), ("0.0505", "10"), ("0.0515", "100")]);
-        let f = best_cycle(
-            [
-                (&btc_usd, Dir::Buy, dec("0")),
-                (&eth_btc, Dir::Buy, dec("0")),
-                (&eth_usd, Dir::Sell, dec("0")),
-            ],
-            dec("100000"),
-        )
-        .unwrap();
+        let f = usd_btc_eth(&btc_usd, &eth_btc, &eth_usd, dec("0"), dec("100000")).unwrap();
         // 50 + 50.5 USD in, 20 ETH × 5.1 = 102 out.
         assert_eq!((f.input, f.output), (dec("100.5"), dec("102")));
         assert_eq!(f.legs[1].limit, dec("0.0505"));
         // Nothing pays: None.
         let eth_btc = lv(&[("0.0515", "100")]);
-        assert!(
-            best_cycle(
-                [
-                    (&btc_usd, Dir::Buy, dec("0")),
-                    (&eth_btc, Dir::Buy, dec("0")),
-                    (&eth_usd, Dir::Sell, dec("0")),
-                ],
-                dec("100000"),
-            )
-            .is_none()
-        );
+        assert!(usd_btc_eth(&btc_usd, &eth_btc, &eth_usd, dec("0"), dec("100000")).is_none());
     }
 }

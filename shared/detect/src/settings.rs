@@ -106,3 +106,26 @@ impl DetectorConfig {
         self.venues.is_empty() || self.venues.iter().any(|v| v == venue)
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// The strategies' tests' settings: a 5 bp threshold and tolerances of
+    /// 2 bp and 10 %, written out so a change of the defaults leaves them be.
+    pub(crate) fn config(
+        max_book_age: Duration,
+        max_notional: Decimal,
+        fees: Fees,
+    ) -> DetectorConfig {
+        DetectorConfig {
+            max_book_age,
+            min_net_edge_bps: Decimal::new(5, 0),
+            max_notional,
+            fees,
+            edge_tolerance_bps: Decimal::new(2, 0),
+            size_tolerance: Decimal::new(1, 1),
+            ..DetectorConfig::default()
+        }
+    }
+}

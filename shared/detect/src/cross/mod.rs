@@ -112,21 +112,21 @@ mod tests {
     use crate::book_store::tests::{at_ms, dec, status, top};
     use crate::core::Detector;
     use crate::settings::Fees;
-    use arb_contract::{EpisodeState, FeedState};
+    use crate::settings::tests::config;
+    use arb_contract::{EpisodeState, FeedState, Opportunity};
     use std::time::Duration;
 
     fn cfg() -> DetectorConfig {
         let mut fees = Fees::flat(dec("0.001"));
         fees.set("b", dec("0.002"));
-        DetectorConfig {
-            max_book_age: Duration::from_secs(2),
-            min_net_edge_bps: dec("5"),
-            max_notional: dec("100000"),
-            fees,
-            edge_tolerance_bps: dec("2"),
-            size_tolerance: dec("0.1"),
-            ..DetectorConfig::default()
-        }
+        config(Duration::from_secs(2), dec("100000"), fees)
+    }
+
+    /// Venue a asks 100 and venue b bids 101 for BTC/USD at 0 ms: buying on
+    /// a and selling on b opens.
+    fn open_a_b(d: &mut CrossDetector) -> Vec<Opportunity> {
+        d.on_book(&top("a", "BTC/USD", 0, ("99", "1"), ("100", "1")));
+        d.on_book(&top("b", "BTC/USD", 0, ("101", "1"), ("102", "1")))
     }
 
     #[test]
@@ -191,8 +191,7 @@ mod tests {
 
         // An open episode closes when one of its books goes stale in event time.
         let mut d = CrossDetector::new(cfg());
-        d.on_book(&top("a", "BTC/USD", 0, ("99", "1"), ("100", "1")));
-        let open = d.on_book(&top("b", "BTC/USD", 0, ("101", "1"), ("102", "1")));
+        let open = open_a_b(&mut d);
         assert_eq!(open.len(), 1);
         let out = d.on_book(&top("c", "ETH/USD", 2500, ("1", "1"), ("2", "1")));
         assert_eq!(out.len(), 1);
@@ -203,8 +202,7 @@ mod tests {
     #[test]
     fn resync_closes_and_blocks_until_a_fresh_book() {
         let mut d = CrossDetector::new(cfg());
-        d.on_book(&top("a", "BTC/USD", 0, ("99", "1"), ("100", "1")));
-        let open = d.on_book(&top("b", "BTC/USD", 0, ("101", "1"), ("102", "1")));
+        let open = open_a_b(&mut d);
         assert_eq!(open[0].state, EpisodeState::Open);
         let out = d.on_status(&status("b", None, FeedState::Resync));
         assert_eq!(out.len(), 1);
@@ -238,8 +236,7 @@ mod tests {
         assert_eq!(out[0].notional, dec("0.025"));
         assert_eq!(out[0].legs[0].qty, dec("0.5"));
         // USD symbols keep the general cap: all 1 BTC of depth is taken.
-        d.on_book(&top("a", "BTC/USD", 0, ("99", "1"), ("100", "1")));
-        let out = d.on_book(&top("b", "BTC/USD", 0, ("101", "1"), ("102", "1")));
+        let out = open_a_b(&mut d);
         assert_eq!(out[0].legs[0].qty, dec("1"));
     }
 
@@ -248,8 +245,7 @@ mod tests {
         let mut c = cfg();
         c.venues = vec!["a".into(), "b".into()];
         let mut d = CrossDetector::new(c);
-        d.on_book(&top("a", "BTC/USD", 0, ("99", "1"), ("100", "1")));
-        d.on_book(&top("b", "BTC/USD", 0, ("101", "1"), ("102", "1")));
+        open_a_b(&mut d);
         // b's ask 102 is now below a's new bid 103: the other direction opens,
         // and the first closes.
         let out = d.on_book(&top("a", "BTC/USD", 10, ("103", "1"), ("104", "1")));

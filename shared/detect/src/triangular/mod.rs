@@ -154,19 +154,18 @@ mod tests {
     use crate::book_store::tests::{book, dec, top};
     use crate::core::Detector;
     use crate::settings::Fees;
+    use crate::settings::tests::config;
     use arb_contract::EpisodeState;
     use std::time::Duration;
 
     fn cfg() -> DetectorConfig {
         DetectorConfig {
-            max_book_age: Duration::from_secs(5),
-            min_net_edge_bps: dec("5"),
-            max_notional: dec("1000"),
-            fees: Fees::flat(dec("0.001")),
-            edge_tolerance_bps: dec("2"),
-            size_tolerance: dec("0.1"),
             start_currencies: vec!["USD".into()],
-            ..DetectorConfig::default()
+            ..config(
+                Duration::from_secs(5),
+                dec("1000"),
+                Fees::flat(dec("0.001")),
+            )
         }
     }
 

@@ -225,7 +225,7 @@ impl BookStore {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use arb_contract::{ChecksumStatus, ResyncReason};
+    use arb_contract::{ChecksumStatus, EpisodeState, Opportunity, ResyncReason};
     use rust_decimal::Decimal;
     use std::str::FromStr;
 
@@ -272,6 +272,20 @@ pub(crate) mod tests {
         ask: (&str, &str),
     ) -> BookSnapshot {
         book(venue, symbol, ms, &[bid], &[ask])
+    }
+
+    #[track_caller]
+    pub(crate) fn nothing(out: Vec<Opportunity>) {
+        assert!(out.is_empty(), "want no message, got {out:?}");
+    }
+
+    /// The one message of `out`, which must be in `state`.
+    #[track_caller]
+    pub(crate) fn only(out: Vec<Opportunity>, state: EpisodeState) -> Opportunity {
+        match <[Opportunity; 1]>::try_from(out) {
+            Ok([o]) if o.state == state => o,
+            other => panic!("want one {state:?} message, got {other:?}"),
+        }
     }
 
     pub(crate) fn status(venue: &str, symbol: Option<&str>, state: FeedState) -> FeedStatus {

@@ -109,7 +109,7 @@ impl Strategy for Cross {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::book_store::tests::{at_ms, dec, status, top};
+    use crate::book_store::tests::{at_ms, dec, nothing, only, status, top};
     use crate::core::Detector;
     use crate::settings::Fees;
     use crate::settings::tests::config;
@@ -133,14 +133,11 @@ mod tests {
     fn detector_reports_legs_and_edges_then_closes() {
         let mut d = CrossDetector::new(cfg());
         // Venue a: ask 100 × 1. Venue b: bid 101 × 1 (fee 0.2 %).
-        assert!(
-            d.on_book(&top("a", "BTC/USD", 0, ("99", "1"), ("100", "1")))
-                .is_empty()
+        nothing(d.on_book(&top("a", "BTC/USD", 0, ("99", "1"), ("100", "1"))));
+        let o = only(
+            d.on_book(&top("b", "BTC/USD", 10, ("101", "1"), ("102", "1"))),
+            EpisodeState::Open,
         );
-        let out = d.on_book(&top("b", "BTC/USD", 10, ("101", "1"), ("102", "1")));
-        assert_eq!(out.len(), 1, "{out:?}");
-        let o = &out[0];
-        assert_eq!(o.state, EpisodeState::Open);
         assert_eq!(o.key, "BTC-USD_a_b");
         assert_eq!(o.kind, OpportunityKind::Cross);
         assert_eq!(o.currency, "USD");
@@ -162,17 +159,15 @@ mod tests {
         );
         assert_eq!((buy.fee_rate, sell.fee_rate), (dec("0.001"), dec("0.002")));
         // Same books again: nothing.
-        assert!(
-            d.on_book(&top("b", "BTC/USD", 20, ("101", "1"), ("102", "1")))
-                .is_empty()
-        );
+        nothing(d.on_book(&top("b", "BTC/USD", 20, ("101", "1"), ("102", "1"))));
         // b's bid falls: the episode closes.
-        let out = d.on_book(&top("b", "BTC/USD", 30, ("100.2", "1"), ("102", "1")));
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].state, EpisodeState::Close);
-        assert_eq!(out[0].episode_id, o.episode_id);
-        assert_eq!(out[0].duration_ms, Some(20));
-        assert_eq!(out[0].peak_edge_bps, Some(dec("69.8")));
+        let out = only(
+            d.on_book(&top("b", "BTC/USD", 30, ("100.2", "1"), ("102", "1"))),
+            EpisodeState::Close,
+        );
+        assert_eq!(out.episode_id, o.episode_id);
+        assert_eq!(out.duration_ms, Some(20));
+        assert_eq!(out.peak_edge_bps, Some(dec("69.8")));
     }
 
     #[test]
@@ -191,32 +186,30 @@ mod tests {
 
         // An open episode closes when one of its books goes stale in event time.
         let mut d = CrossDetector::new(cfg());
-        let open = open_a_b(&mut d);
-        assert_eq!(open.len(), 1);
-        let out = d.on_book(&top("c", "ETH/USD", 2500, ("1", "1"), ("2", "1")));
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].state, EpisodeState::Close);
-        assert_eq!(out[0].duration_ms, Some(2500));
+        only(open_a_b(&mut d), EpisodeState::Open);
+        let out = only(
+            d.on_book(&top("c", "ETH/USD", 2500, ("1", "1"), ("2", "1"))),
+            EpisodeState::Close,
+        );
+        assert_eq!(out.duration_ms, Some(2500));
     }
 
     #[test]
     fn resync_closes_and_blocks_until_a_fresh_book() {
         let mut d = CrossDetector::new(cfg());
-        let open = open_a_b(&mut d);
-        assert_eq!(open[0].state, EpisodeState::Open);
-        let out = d.on_status(&status("b", None, FeedState::Resync));
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].state, EpisodeState::Close);
-        // a's update alone does not reopen: b is still in resync.
-        assert!(
-            d.on_book(&top("a", "BTC/USD", 10, ("99", "1"), ("100", "1")))
-                .is_empty()
+        let open = only(open_a_b(&mut d), EpisodeState::Open);
+        only(
+            d.on_status(&status("b", None, FeedState::Resync)),
+            EpisodeState::Close,
         );
+        // a's update alone does not reopen: b is still in resync.
+        nothing(d.on_book(&top("a", "BTC/USD", 10, ("99", "1"), ("100", "1"))));
         // b's fresh book does.
-        let out = d.on_book(&top("b", "BTC/USD", 20, ("101", "1"), ("102", "1")));
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].state, EpisodeState::Open);
-        assert_ne!(out[0].episode_id, open[0].episode_id);
+        let out = only(
+            d.on_book(&top("b", "BTC/USD", 20, ("101", "1"), ("102", "1"))),
+            EpisodeState::Open,
+        );
+        assert_ne!(out.episode_id, open.episode_id);
         assert_eq!(d.close_all().len(), 1);
         assert_eq!(d.open_episodes(), 0);
     }
@@ -259,9 +252,6 @@ mod tests {
             ]
         );
         // Venue c is filtered out.
-        assert!(
-            d.on_book(&top("c", "BTC/USD", 10, ("200", "1"), ("201", "1")))
-                .is_empty()
-        );
+        nothing(d.on_book(&top("c", "BTC/USD", 10, ("200", "1"), ("201", "1"))));
     }
 }

@@ -151,7 +151,7 @@ impl Strategy for Triangular {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::book_store::tests::{book, dec, top};
+    use crate::book_store::tests::{book, dec, nothing, only, top};
     use crate::core::Detector;
     use crate::settings::Fees;
     use crate::settings::tests::config;
@@ -172,14 +172,8 @@ mod tests {
     #[test]
     fn detector_finds_the_triangle_in_the_paying_direction_only() {
         let mut d = TriangularDetector::new(cfg());
-        assert!(
-            d.on_book(&top("v", "BTC/USD", 0, ("99", "1"), ("100", "1")))
-                .is_empty()
-        );
-        assert!(
-            d.on_book(&top("v", "ETH/BTC", 0, ("0.049", "10"), ("0.05", "10")))
-                .is_empty()
-        );
+        nothing(d.on_book(&top("v", "BTC/USD", 0, ("99", "1"), ("100", "1"))));
+        nothing(d.on_book(&top("v", "ETH/BTC", 0, ("0.049", "10"), ("0.05", "10"))));
         assert_eq!(d.strategy().triangle_count(), 0);
         let out = d.on_book(&top("v", "ETH/USD", 0, ("5.1", "100"), ("5.2", "100")));
         assert_eq!(d.strategy().triangle_count(), 1);
@@ -202,10 +196,11 @@ mod tests {
         assert_eq!(o.legs[2].vwap, dec("5.1"));
         assert_eq!(o.legs[1].vwap, dec("0.05"));
         // ETH/USD's bid drops to 5.0: the cycle no longer pays and closes.
-        let out = d.on_book(&top("v", "ETH/USD", 10, ("5.0", "100"), ("5.2", "100")));
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].state, EpisodeState::Close);
-        assert_eq!(out[0].episode_id, o.episode_id);
+        let out = only(
+            d.on_book(&top("v", "ETH/USD", 10, ("5.0", "100"), ("5.2", "100"))),
+            EpisodeState::Close,
+        );
+        assert_eq!(out.episode_id, o.episode_id);
     }
 
     #[test]

@@ -291,37 +291,22 @@ pub(crate) async fn run(config: Config, shutdown: impl Future<Output = ()>) -> a
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let state_subject = bus.subjects.state(&service)?;
 
-    let stopped_at = {
-        let serve = async {
-            loop {
-                tokio::select! {
-                    biased;
-                    _ = shutdown.clone() => break,
-                    Some(msg) = books.next() => runner.on_book(msg).await,
-                    Some(msg) = statuses.next() => runner.on_status(msg).await,
-                    _ = tick.tick() => {
-                        runner.heartbeat(&hb).await;
-                        tracing::debug!(subject = %state_subject, "heartbeat");
-                    }
+    let serve = async {
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.clone() => break,
+                Some(msg) = books.next() => runner.on_book(msg).await,
+                Some(msg) = statuses.next() => runner.on_status(msg).await,
+                _ = tick.tick() => {
+                    runner.heartbeat(&hb).await;
+                    tracing::debug!(subject = %state_subject, "heartbeat");
                 }
-            }
-        };
-        tokio::pin!(serve);
-        tokio::select! {
-            biased;
-            () = &mut serve => tokio::time::Instant::now(),
-            () = shutdown.clone() => {
-                // A handler was still publishing: with NATS down (the publish
-                // window full, an ack being retried) it would hold the shutdown
-                // for ever, so it gets until the deadline.
-                let at = tokio::time::Instant::now();
-                if tokio::time::timeout_at(at + FLUSH_DEADLINE, &mut serve).await.is_err() {
-                    tracing::warn!(deadline = ?FLUSH_DEADLINE, "the message in hand at shutdown was dropped: NATS did not take its publishes in time");
-                }
-                at
             }
         }
     };
+    let deadline =
+        arb_runtime::shutdown::serve_within(serve, shutdown.clone(), FLUSH_DEADLINE).await;
 
     tracing::info!("shutting down: closing open episodes, flushing, draining");
     // Bounded, from the shutdown on: with NATS down, publishing and flushing
@@ -336,10 +321,7 @@ pub(crate) async fn run(config: Config, shutdown: impl Future<Output = ()>) -> a
             tracing::warn!(error = %e, "some publishes were not acknowledged");
         }
     };
-    if tokio::time::timeout_at(stopped_at + FLUSH_DEADLINE, tail)
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout_at(deadline, tail).await.is_err() {
         tracing::warn!(deadline = ?FLUSH_DEADLINE, "NATS did not take the last publishes in time");
     }
     bus.drain().await;

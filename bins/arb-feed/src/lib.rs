@@ -59,69 +59,47 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         config.min_interval,
     );
     tracing::info!(venue = config.venue.as_str(), symbols = ?config.symbols.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "feed starting");
-    let stopped_at = {
-        let serve = async {
-            let mut stop = std::pin::pin!(shutdown.clone());
-            match config.venue {
-                Venue::Sim => sim::run(&config, &mut out, stop.as_mut()).await,
-                Venue::Kraken => {
-                    let a = kraken::KrakenAdapter::new(
-                        config.kraken_url.clone(),
-                        &config.book_settings(),
+    let serve = async {
+        let mut stop = std::pin::pin!(shutdown.clone());
+        match config.venue {
+            Venue::Sim => sim::run(&config, &mut out, stop.as_mut()).await,
+            Venue::Kraken => {
+                let a =
+                    kraken::KrakenAdapter::new(config.kraken_url.clone(), &config.book_settings());
+                if a.depth() != config.depth {
+                    tracing::warn!(
+                        asked = config.depth,
+                        used = a.depth(),
+                        "Kraken accepts book depths {:?}",
+                        kraken::DEPTHS
                     );
-                    if a.depth() != config.depth {
-                        tracing::warn!(
-                            asked = config.depth,
-                            used = a.depth(),
-                            "Kraken accepts book depths {:?}",
-                            kraken::DEPTHS
-                        );
-                    }
-                    runner::run_ws(a, &config, &mut out, stop.as_mut()).await
                 }
-                Venue::Binance => {
-                    let a = binance::BinanceAdapter::new(
-                        &config.binance_stream_url,
-                        &config.binance_api_url,
-                        &config.book_settings(),
-                    );
-                    runner::run_ws(a, &config, &mut out, stop.as_mut()).await
-                }
-                Venue::Coinbase => {
-                    let a = coinbase::CoinbaseAdapter::new(
-                        &config.coinbase_url,
-                        &config.book_settings(),
-                    );
-                    runner::run_ws(a, &config, &mut out, stop.as_mut()).await
-                }
+                runner::run_ws(a, &config, &mut out, stop.as_mut()).await
             }
-        };
-        tokio::pin!(serve);
-        tokio::select! {
-            biased;
-            () = &mut serve => tokio::time::Instant::now(),
-            () = shutdown.clone() => {
-                // The venue loop was still publishing: with NATS down (the
-                // publish window full, an ack being retried) it would hold the
-                // shutdown for ever, so it gets until the deadline.
-                let at = tokio::time::Instant::now();
-                if tokio::time::timeout_at(at + FLUSH_DEADLINE, &mut serve).await.is_err() {
-                    tracing::warn!(deadline = ?FLUSH_DEADLINE, "the venue loop was stopped: NATS did not take its publishes in time");
-                }
-                at
+            Venue::Binance => {
+                let a = binance::BinanceAdapter::new(
+                    &config.binance_stream_url,
+                    &config.binance_api_url,
+                    &config.book_settings(),
+                );
+                runner::run_ws(a, &config, &mut out, stop.as_mut()).await
+            }
+            Venue::Coinbase => {
+                let a =
+                    coinbase::CoinbaseAdapter::new(&config.coinbase_url, &config.book_settings());
+                runner::run_ws(a, &config, &mut out, stop.as_mut()).await
             }
         }
     };
+    let deadline =
+        arb_runtime::shutdown::serve_within(serve, shutdown.clone(), FLUSH_DEADLINE).await;
     // Bounded, from the shutdown on: with NATS down the last publishes would
     // wait for ever.
     let tail = async {
         out.heartbeat().await;
         out.flush().await;
     };
-    if tokio::time::timeout_at(stopped_at + FLUSH_DEADLINE, tail)
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout_at(deadline, tail).await.is_err() {
         tracing::warn!(deadline = ?FLUSH_DEADLINE, "NATS did not take the last publishes in time");
     }
     bus.drain().await;

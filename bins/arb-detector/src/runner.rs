@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use arb_contract::time::Timestamp;
-use arb_contract::{BookSnapshot, CodecError, DeadLetter, EpisodeState, FeedStatus, Opportunity};
+use arb_contract::{
+    BookSnapshot, CodecError, DeadLetter, EpisodeState, FeedStatus, Message, Opportunity,
+};
 use arb_detect::{Detector, detector};
 use arb_runtime::bus::{Bus, FLUSH_DEADLINE, Heartbeat, Publisher};
 use arb_runtime::{clock, headers};
@@ -105,23 +107,32 @@ struct Runner {
 
 impl Runner {
     async fn on_book(&mut self, msg: async_nats::Message) {
-        let received = clock::now();
-        match headers::decode::<BookSnapshot>(msg.headers.as_ref(), &msg.payload) {
-            Ok(book) => {
-                self.counters.books += 1;
-                let out = self.detector.on_book(&book);
-                self.publish(out, received).await;
-            }
-            Err(e) => self.bad_payload(&msg, &e, received).await,
-        }
+        self.on_message(msg, |r, book: &BookSnapshot| {
+            r.counters.books += 1;
+            r.detector.on_book(book)
+        })
+        .await;
     }
 
     async fn on_status(&mut self, msg: async_nats::Message) {
+        self.on_message(msg, |r, status: &FeedStatus| {
+            r.counters.statuses += 1;
+            r.detector.on_status(status)
+        })
+        .await;
+    }
+
+    /// Decodes `msg` as an `M` and publishes what `detect` makes of it; a
+    /// payload that does not decode is dead-lettered instead.
+    async fn on_message<M: Message>(
+        &mut self,
+        msg: async_nats::Message,
+        detect: impl FnOnce(&mut Self, &M) -> Vec<Opportunity>,
+    ) {
         let received = clock::now();
-        match headers::decode::<FeedStatus>(msg.headers.as_ref(), &msg.payload) {
-            Ok(status) => {
-                self.counters.statuses += 1;
-                let out = self.detector.on_status(&status);
+        match headers::decode::<M>(msg.headers.as_ref(), &msg.payload) {
+            Ok(m) => {
+                let out = detect(self, &m);
                 self.publish(out, received).await;
             }
             Err(e) => self.bad_payload(&msg, &e, received).await,
@@ -205,7 +216,7 @@ async fn publish_core(
     subjects: &arb_contract::Subjects,
     opp: &Opportunity,
 ) -> Result<(), CorePublishError> {
-    use arb_contract::codec::{self, Message as _};
+    use arb_contract::codec;
     let subject = opp.subject(subjects)?;
     let headers = headers::to_map(&codec::headers(opp, codec::ContentType::Msgpack));
     let payload = codec::encode(opp)?;
@@ -332,6 +343,23 @@ pub(crate) async fn run(config: Config, shutdown: impl Future<Output = ()>) -> a
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn dead_letters_on_a_paused_clock_a_burst_then_one_per_interval() {
+        let every = Duration::from_secs(1);
+        let mut limit = RateLimit::new(5, every);
+        let burst: Vec<bool> = (0..6).map(|_| limit.allow()).collect();
+        assert_eq!(
+            burst,
+            [true, true, true, true, true, false],
+            "5 at once, not 6"
+        );
+        tokio::time::advance(every / 2).await;
+        assert!(!limit.allow(), "half an interval builds no whole token");
+        tokio::time::advance(every / 2).await;
+        assert!(limit.allow(), "a whole interval builds one");
+        assert!(!limit.allow(), "and only one");
+    }
 
     #[test]
     fn dead_letters_come_in_a_burst_then_one_per_interval() {

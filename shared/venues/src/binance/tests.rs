@@ -55,14 +55,68 @@ fn snapshot(a: &mut BinanceAdapter, key: &str, reply: ApiResult) -> Vec<Action> 
     out
 }
 
-/// A symbol on the stream: the update id its book is at, and the model of it.
+/// A symbol on the stream: the update id its book is at, the model of it,
+/// and the bids of the events sent before its snapshot (by last update id).
 struct Sym {
     wire: &'static str,
     last: u64,
     model: Model,
+    buffered: Vec<(u64, Vec<Px<'static>>)>,
 }
 
 impl Sym {
+    /// Not synced yet: its first snapshot sets `last`.
+    fn new(wire: &'static str) -> Self {
+        Sym {
+            wire,
+            last: 0,
+            model: Model::new(1000),
+            buffered: Vec::new(),
+        }
+    }
+
+    /// Sends an event before the book is synced: nothing is published; the
+    /// next snapshot it is newer than brings it in.
+    #[track_caller]
+    fn buffer(
+        &mut self,
+        a: &mut BinanceAdapter,
+        ids: (u64, u64),
+        bids: &[Px<'static>],
+        case: &str,
+    ) {
+        let f = event(self.wire, ids.0, ids.1, levels(bids), json!([]));
+        assert!(
+            books(&feed(a, &f)).is_empty(),
+            "{case}: a book before the snapshot"
+        );
+        self.buffered.push((ids.1, bids.to_vec()));
+    }
+
+    /// Answers its snapshot request with a book at `snapshot_id`: the
+    /// adapter publishes it with the buffered events newer than it applied.
+    /// Returns the update id the book is at, where its next event goes on from.
+    #[track_caller]
+    fn snapshot(
+        &mut self,
+        a: &mut BinanceAdapter,
+        snapshot_id: u64,
+        bids: &[Px],
+        asks: &[Px],
+        case: &str,
+    ) -> u64 {
+        self.model.snapshot(bids, asks);
+        for (last, bids) in std::mem::take(&mut self.buffered) {
+            if last > snapshot_id {
+                self.model.update(&bids, &[]);
+            }
+        }
+        let b = one_book(&snapshot(a, self.wire, reply(snapshot_id, bids, asks)));
+        self.model.assert_top(&b, 10, case);
+        self.last = b.sequence.expect("a Binance book has an update id");
+        self.last
+    }
+
     /// Sends its next event, one id long: the adapter publishes the model's
     /// book, changed the same way, at that id.
     #[track_caller]
@@ -94,36 +148,16 @@ fn synced() -> (BinanceAdapter, Sym, Sym) {
         [("BTCUSDT", Duration::ZERO), ("ETHUSDT", Duration::ZERO)]
     );
     // Buffered: 90..95 is older than the snapshot, 96..104 bridges it.
-    for (first, last, bid) in [(90, 95, ("99", "9")), (96, 104, ("98", "8"))] {
-        let f = event("BTCUSDT", first, last, levels(&[bid]), json!([]));
-        assert!(books(&feed(&mut a, &f)).is_empty());
-    }
-    let mut btc = Sym {
-        wire: "BTCUSDT",
-        last: 104,
-        model: Model::new(1000),
-    };
-    btc.model.snapshot(&[("100", "1")], &[("101", "1")]);
-    btc.model.update(&[("98", "8")], &[]);
-    let b = one_book(&snapshot(
-        &mut a,
-        "BTCUSDT",
-        reply(100, &[("100", "1")], &[("101", "1")]),
-    ));
-    assert_eq!(b.sequence, Some(104));
-    btc.model.assert_top(&b, 10, "BTC synced");
-    let mut eth = Sym {
-        wire: "ETHUSDT",
-        last: 50,
-        model: Model::new(1000),
-    };
-    eth.model.snapshot(&[("10", "1")], &[("11", "2")]);
-    let b = one_book(&snapshot(
-        &mut a,
-        "ETHUSDT",
-        reply(50, &[("10", "1")], &[("11", "2")]),
-    ));
-    eth.model.assert_top(&b, 10, "ETH synced");
+    let mut btc = Sym::new("BTCUSDT");
+    btc.buffer(&mut a, (90, 95), &[("99", "9")], "BTC");
+    btc.buffer(&mut a, (96, 104), &[("98", "8")], "BTC");
+    let at = btc.snapshot(&mut a, 100, &[("100", "1")], &[("101", "1")], "BTC");
+    assert_eq!(at, 104, "96..104 applied on the snapshot");
+    let mut eth = Sym::new("ETHUSDT");
+    assert_eq!(
+        eth.snapshot(&mut a, 50, &[("10", "1")], &[("11", "2")], "ETH"),
+        50
+    );
     (a, btc, eth)
 }
 
@@ -215,25 +249,13 @@ fn an_unusable_depth_event_is_a_gap_for_its_symbol() {
         );
         assert_eq!(snapshot_requests(&out).len(), 1, "{case}: another snapshot");
         // Events after it wait for the snapshot; the other symbol goes on.
-        let f = event("BTCUSDT", 107, 107, levels(&[("96", "1")]), json!([]));
-        assert!(
-            books(&feed(&mut a, &f)).is_empty(),
-            "{case}: a book before the snapshot"
-        );
+        btc.buffer(&mut a, (107, 107), &[("96", "1")], case);
         eth.book(&mut a, &[("10.5", "1")], &[], case);
 
         // A snapshot taken after the unusable event rebuilds the book, with
         // the event buffered since.
-        btc.model.snapshot(&[("200", "1")], &[("201", "1")]);
-        btc.model.update(&[("96", "1")], &[]);
-        let b = one_book(&snapshot(
-            &mut a,
-            "BTCUSDT",
-            reply(106, &[("200", "1")], &[("201", "1")]),
-        ));
-        assert_eq!(b.sequence, Some(107), "{case}");
-        btc.model.assert_top(&b, 10, case);
-        btc.last = 107;
+        let at = btc.snapshot(&mut a, 106, &[("200", "1")], &[("201", "1")], case);
+        assert_eq!(at, 107, "{case}");
         btc.book(&mut a, &[("199", "2")], &[("201", "0")], case);
     }
 }

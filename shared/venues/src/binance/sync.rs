@@ -211,6 +211,17 @@ mod tests {
         }
     }
 
+    fn gap(expected: u64, got: u64) -> Step {
+        Step::Gap { expected, got }
+    }
+
+    fn too_old(snapshot: u64, first_needed: u64) -> Step {
+        Step::SnapshotTooOld {
+            snapshot,
+            first_needed,
+        }
+    }
+
     enum In {
         E(DepthEvent),
         S(DepthSnapshot),
@@ -240,13 +251,7 @@ mod tests {
                 "snapshot older than the buffer: take another",
                 vec![
                     (E(ev(200, 210, (99, 9))), Step::Buffered),
-                    (
-                        S(snap(150)),
-                        Step::SnapshotTooOld {
-                            snapshot: 150,
-                            first_needed: 200,
-                        },
-                    ),
+                    (S(snap(150)), too_old(150, 200)),
                     (S(snap(205)), Step::Synced),
                 ],
                 Some(210),
@@ -258,13 +263,7 @@ mod tests {
                     (S(snap(10)), Step::Synced),
                     (E(ev(11, 12, (99, 1))), Step::Applied),
                     (E(ev(5, 12, (98, 1))), Step::Ignored),
-                    (
-                        E(ev(14, 15, (97, 1))),
-                        Step::Gap {
-                            expected: 13,
-                            got: 14,
-                        },
-                    ),
+                    (E(ev(14, 15, (97, 1))), gap(13, 14)),
                     (E(ev(16, 16, (96, 1))), Step::Buffered),
                     (S(snap(15)), Step::Synced),
                 ],
@@ -276,13 +275,7 @@ mod tests {
                 vec![
                     (E(ev(20, 25, (99, 1))), Step::Buffered),
                     (S(snap(19)), Step::Synced),
-                    (
-                        E(ev(27, 28, (98, 1))),
-                        Step::Gap {
-                            expected: 26,
-                            got: 27,
-                        },
-                    ),
+                    (E(ev(27, 28, (98, 1))), gap(26, 27)),
                 ],
                 None,
                 vec![],
@@ -292,13 +285,7 @@ mod tests {
                 vec![
                     (S(snap(10)), Step::Synced),
                     (Spent(12), Step::Ignored),
-                    (
-                        S(snap(11)),
-                        Step::SnapshotTooOld {
-                            snapshot: 11,
-                            first_needed: 13,
-                        },
-                    ),
+                    (S(snap(11)), too_old(11, 13)),
                     (E(ev(13, 13, (99, 1))), Step::Buffered),
                     (S(snap(12)), Step::Synced),
                 ],

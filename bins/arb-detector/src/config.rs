@@ -42,6 +42,25 @@ fn bad(what: &'static str, value: &str, reason: impl Into<String>) -> ConfigErro
     }
 }
 
+/// Splits `key=value` (of the `form` given, e.g. `venue=rate`) for the
+/// option `what`, the key cleaned by `clean` and not empty.
+fn key_value<'a>(
+    what: &'static str,
+    form: &str,
+    s: &'a str,
+    clean: fn(&str) -> String,
+) -> Result<(String, &'a str), ConfigError> {
+    let (key, value) = s
+        .split_once('=')
+        .ok_or_else(|| bad(what, s, format!("not of the form {form}")))?;
+    let key = clean(key);
+    if key.is_empty() {
+        let name = form.split('=').next().unwrap_or(form);
+        return Err(bad(what, s, format!("no {name}")));
+    }
+    Ok((key, value))
+}
+
 /// `venue=rate`, a taker fee as a fraction (`kraken=0.0040`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeeSpec {
@@ -53,18 +72,9 @@ impl FromStr for FeeSpec {
     type Err = ConfigError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (venue, rate) = s
-            .split_once('=')
-            .ok_or_else(|| bad("fee", s, "not of the form venue=rate"))?;
+        let (venue, rate) = key_value("fee", "venue=rate", s, |v| v.trim().to_owned())?;
         let rate = parse_fee_rate(rate)?;
-        let venue = venue.trim();
-        if venue.is_empty() {
-            return Err(bad("fee", s, "no venue"));
-        }
-        Ok(FeeSpec {
-            venue: venue.to_owned(),
-            rate,
-        })
+        Ok(FeeSpec { venue, rate })
     }
 }
 
@@ -79,56 +89,63 @@ impl FromStr for NotionalSpec {
     type Err = ConfigError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (ccy, amount) = s
-            .split_once('=')
-            .ok_or_else(|| bad("notional cap", s, "not of the form CCY=amount"))?;
-        let currency = arb_contract::symbol::normalize_asset(ccy);
-        if currency.is_empty() {
-            return Err(bad("notional cap", s, "no currency"));
-        }
-        Ok(NotionalSpec {
-            currency,
-            amount: parse_positive_decimal(amount)?,
-        })
+        let (currency, amount) = key_value(
+            "notional cap",
+            "CCY=amount",
+            s,
+            arb_contract::symbol::normalize_asset,
+        )?;
+        let amount = parse_positive_decimal(amount)?;
+        Ok(NotionalSpec { currency, amount })
+    }
+}
+
+/// A number for `what` that passes `ok`; `rule` says what `ok` asks.
+fn decimal_where(
+    what: &'static str,
+    s: &str,
+    ok: fn(&Decimal) -> bool,
+    rule: &str,
+) -> Result<Decimal, ConfigError> {
+    let d = Decimal::from_str(s.trim()).map_err(|e| bad(what, s, e.to_string()))?;
+    if ok(&d) {
+        Ok(d)
+    } else {
+        Err(bad(what, s, rule))
     }
 }
 
 /// A fee rate as a fraction in `[0, 1)`.
 pub fn parse_fee_rate(s: &str) -> Result<Decimal, ConfigError> {
-    let rate = Decimal::from_str(s.trim()).map_err(|e| bad("fee rate", s, e.to_string()))?;
-    if rate.is_sign_negative() || rate >= Decimal::ONE {
-        return Err(bad(
-            "fee rate",
-            s,
-            "must be a fraction in [0, 1), e.g. 0.0010 for 10 bp",
-        ));
-    }
-    Ok(rate)
+    decimal_where(
+        "fee rate",
+        s,
+        |r| !r.is_sign_negative() && *r < Decimal::ONE,
+        "must be a fraction in [0, 1), e.g. 0.0010 for 10 bp",
+    )
 }
 
 fn parse_non_negative_decimal(s: &str) -> Result<Decimal, ConfigError> {
-    let d = Decimal::from_str(s.trim()).map_err(|e| bad("number", s, e.to_string()))?;
-    if d.is_sign_negative() {
-        return Err(bad("number", s, "must not be negative"));
-    }
-    Ok(d)
+    decimal_where(
+        "number",
+        s,
+        |d| !d.is_sign_negative(),
+        "must not be negative",
+    )
 }
 
 fn parse_positive_decimal(s: &str) -> Result<Decimal, ConfigError> {
-    let d = parse_non_negative_decimal(s)?;
-    if d.is_zero() {
-        return Err(bad("number", s, "must be greater than zero"));
-    }
-    Ok(d)
+    decimal_where(
+        "number",
+        s,
+        |d| *d > Decimal::ZERO,
+        "must be greater than zero",
+    )
 }
 
-/// Options of `arb-detector`.
+/// `arb-detector`: books from `md.book.*` in, opportunities on `arb.opp.*` out.
 #[derive(clap::Parser, Debug, Clone)]
-#[command(
-    name = "arb-detector",
-    version,
-    about = "Reads order books from NATS and publishes net-of-fee, depth-sized arbitrage opportunities"
-)]
+#[command(version, about)]
 pub struct Config {
     /// Which detector to run.
     #[arg(

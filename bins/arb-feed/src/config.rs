@@ -55,7 +55,7 @@ fn parse_venue_name(s: &str) -> Result<String, ConfigError> {
 
 /// `arb-feed`: one venue's order books, published on `md.book.<venue>.<BASE-QUOTE>`.
 #[derive(clap::Parser, Debug, Clone)]
-#[command(name = "arb-feed", version, about)]
+#[command(version, about)]
 pub struct Config {
     #[command(flatten)]
     pub nats: NatsArgs,

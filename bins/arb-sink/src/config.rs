@@ -12,12 +12,9 @@ fn parse_stream(s: &str) -> Result<StreamKind, String> {
     StreamKind::from_name(s).ok_or_else(|| format!("unknown stream {s:?} (md, arb, exec, sys)"))
 }
 
+/// `arb-sink`: every stream from JetStream to PostgreSQL.
 #[derive(clap::Parser, Debug, Clone)]
-#[command(
-    name = "arb-sink",
-    version,
-    about = "Writes every arbitrade stream from JetStream to PostgreSQL"
-)]
+#[command(version, about)]
 pub struct SinkConfig {
     #[command(flatten)]
     pub nats: NatsArgs,

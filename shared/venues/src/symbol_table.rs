@@ -129,4 +129,23 @@ mod tests {
         t[eth] = 7;
         assert_eq!(t.states_mut().map(|s| *s).collect::<Vec<_>>(), [1, 7]);
     }
+
+    /// What each venue's frames name a symbol by (the table's `wire`).
+    #[test]
+    fn venue_spellings() {
+        use crate::{binance, coinbase, kraken};
+        let cases: [(fn(&Symbol) -> String, &str, &str); 4] = [
+            (binance::symbols::wire_symbol, "BTC/USDT", "BTCUSDT"),
+            (
+                binance::symbols::depth_stream,
+                "BTC/USDT",
+                "btcusdt@depth@100ms",
+            ),
+            (coinbase::symbols::product_id, "ETH/BTC", "ETH-BTC"),
+            (kraken::symbols::wire_name, "BTC/USD", "BTC/USD"),
+        ];
+        for (spell, symbol, want) in cases {
+            assert_eq!(spell(&symbol.parse().unwrap()), want, "{symbol}");
+        }
+    }
 }

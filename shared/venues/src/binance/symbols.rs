@@ -12,15 +12,3 @@ pub fn wire_symbol(s: &Symbol) -> String {
 pub fn depth_stream(s: &Symbol) -> String {
     format!("{}@depth@100ms", wire_symbol(s).to_ascii_lowercase())
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn spellings() {
-        let s: Symbol = "BTC/USDT".parse().unwrap();
-        assert_eq!(wire_symbol(&s), "BTCUSDT");
-        assert_eq!(depth_stream(&s), "btcusdt@depth@100ms");
-    }
-}

@@ -6,14 +6,3 @@ use arb_contract::Symbol;
 pub fn product_id(s: &Symbol) -> String {
     s.token()
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn product_ids() {
-        let s: Symbol = "ETH/BTC".parse().unwrap();
-        assert_eq!(product_id(&s), "ETH-BTC");
-    }
-}

@@ -47,6 +47,5 @@ mod tests {
             assert_eq!(symbol(kraken).unwrap().to_string(), ours, "{kraken}");
         }
         assert!(symbol("XBTUSD").is_err());
-        assert_eq!(wire_name(&symbol("XBT/USD").unwrap()), "BTC/USD");
     }
 }

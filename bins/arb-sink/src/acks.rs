@@ -150,21 +150,29 @@ impl<H> AckTracker<H> {
 mod tests {
     use super::*;
 
-    fn run(t: &mut AckTracker<&'static str>, seqs: &[u64]) {
+    /// A tracker at `floor` with `seqs` dispatched. A delivery's handle is
+    /// its own sequence number, so an ack names the delivery it acks.
+    fn tracker(floor: u64, seqs: &[u64]) -> AckTracker<u64> {
+        let mut t = AckTracker::new(floor);
         for &s in seqs {
             t.dispatched(s);
+        }
+        t
+    }
+
+    /// Commits `seqs`, each with its delivery's handle.
+    fn commit(t: &mut AckTracker<u64>, seqs: &[u64]) {
+        for &s in seqs {
+            t.committed(s, Some(s));
         }
     }
 
     #[test]
     fn in_order_commits_ack_the_last_delivery_once() {
-        let mut t = AckTracker::new(0);
-        run(&mut t, &[1, 2, 3]);
+        let mut t = tracker(0, &[1, 2, 3]);
         assert_eq!(t.take_ack(), None, "nothing is committed yet");
-        t.committed(1, Some("m1"));
-        t.committed(2, Some("m2"));
-        t.committed(3, Some("m3"));
-        assert_eq!(t.take_ack(), Some((3, "m3")));
+        commit(&mut t, &[1, 2, 3]);
+        assert_eq!(t.take_ack(), Some((3, 3)));
         assert_eq!(t.take_ack(), None, "an ack is handed out once");
         assert_eq!(t.floor(), 3);
         assert!(t.gaps(10).is_empty());
@@ -172,26 +180,22 @@ mod tests {
 
     #[test]
     fn a_later_batch_committed_first_waits_for_the_earlier_one() {
-        let mut t = AckTracker::new(10);
-        run(&mut t, &[11, 12, 13, 14]);
-        t.committed(13, Some("m13"));
-        t.committed(14, Some("m14"));
+        let mut t = tracker(10, &[11, 12, 13, 14]);
+        commit(&mut t, &[13, 14]);
         assert_eq!(t.take_ack(), None, "11 and 12 are not durable yet");
         assert!(t.gaps(10).is_empty(), "in flight is not a gap");
-        t.committed(11, Some("m11"));
-        assert_eq!(t.take_ack(), Some((11, "m11")));
-        t.committed(12, Some("m12"));
-        assert_eq!(t.take_ack(), Some((14, "m14")));
+        commit(&mut t, &[11]);
+        assert_eq!(t.take_ack(), Some((11, 11)));
+        commit(&mut t, &[12]);
+        assert_eq!(t.take_ack(), Some((14, 14)));
     }
 
     #[test]
     fn deliveries_a_dead_process_held_are_gaps_and_block_the_ack() {
         // The server's floor is 100; a dead process had 101..=103 and never
         // committed them; this process is handed 104.. first.
-        let mut t = AckTracker::new(100);
-        run(&mut t, &[104, 105]);
-        t.committed(104, Some("m104"));
-        t.committed(105, Some("m105"));
+        let mut t = tracker(100, &[104, 105]);
+        commit(&mut t, &[104, 105]);
         assert_eq!(t.take_ack(), None, "an ack now would cover 101..=103");
         assert_eq!(t.gaps(10), vec![101, 102, 103]);
         assert_eq!(t.gaps(2), vec![101, 102], "the limit holds");
@@ -204,66 +208,58 @@ mod tests {
         t.settled(102); // deleted from the stream meanwhile
         assert_eq!(t.take_ack(), None, "fetched copies carry no delivery");
         t.committed(103, None);
-        assert_eq!(t.take_ack(), Some((105, "m105")));
+        assert_eq!(t.take_ack(), Some((105, 105)));
         assert_eq!(t.floor(), 105);
     }
 
     #[test]
     fn one_handle_per_batch_is_enough_to_ack_it() {
-        let mut t = AckTracker::new(0);
-        run(&mut t, &[1, 2, 3, 4, 5]);
+        let mut t = tracker(0, &[1, 2, 3, 4, 5]);
         // Batch 1..=3 hands over only its newest delivery.
         t.committed(1, None);
         t.committed(2, None);
         assert_eq!(t.take_ack(), None, "no handle at or under the floor yet");
-        t.committed(3, Some("m3"));
-        assert_eq!(t.take_ack(), Some((3, "m3")));
+        commit(&mut t, &[3]);
+        assert_eq!(t.take_ack(), Some((3, 3)));
         // Batch 4..=5 commits 5 first: its handle waits for 4.
-        t.committed(5, Some("m5"));
+        commit(&mut t, &[5]);
         assert_eq!(t.take_ack(), None);
         t.committed(4, None);
-        assert_eq!(t.take_ack(), Some((5, "m5")));
+        assert_eq!(t.take_ack(), Some((5, 5)));
         assert_eq!(t.floor(), 5);
     }
 
     #[test]
     fn a_fetched_copy_does_not_replace_the_delivery() {
-        let mut t = AckTracker::new(0);
-        t.committed(2, Some("m2"));
+        let mut t = tracker(0, &[]);
+        commit(&mut t, &[2]);
         t.committed(2, None);
         t.committed(1, None);
-        assert_eq!(t.take_ack(), Some((2, "m2")));
+        assert_eq!(t.take_ack(), Some((2, 2)));
     }
 
     #[test]
     fn the_servers_floor_settles_what_another_process_committed() {
-        let mut t = AckTracker::new(0);
-        run(&mut t, &[3, 10]);
-        t.committed(6, Some("m6"));
-        t.committed(7, Some("m7"));
-        t.committed(9, Some("m9"));
+        let mut t = tracker(0, &[3, 10]);
+        commit(&mut t, &[6, 7, 9]);
         assert_eq!(t.gaps(10), vec![1, 2, 4, 5, 8]);
         t.raise_floor(5);
-        assert_eq!(
-            t.take_ack(),
-            Some((7, "m7")),
-            "6 and 7 follow the new floor"
-        );
+        assert_eq!(t.take_ack(), Some((7, 7)), "6 and 7 follow the new floor");
         assert_eq!(t.gaps(10), vec![8]);
         assert_eq!(t.in_flight(), 1, "3 is under the floor now; 10 is not");
         t.raise_floor(4);
         assert_eq!(t.floor(), 7, "the floor never goes back");
-        t.committed(3, Some("m3"));
+        commit(&mut t, &[3]);
         assert_eq!(t.take_ack(), None, "a commit under the floor acks nothing");
     }
 
     #[test]
     fn raising_the_floor_over_uncommitted_deliveries_acks_the_newest_above() {
-        let mut t = AckTracker::new(0);
-        t.committed(2, Some("m2"));
+        let mut t = tracker(0, &[]);
+        commit(&mut t, &[2]);
         t.raise_floor(3);
         assert_eq!(t.take_ack(), None, "acking 2 under a floor of 3 is a no-op");
-        t.committed(4, Some("m4"));
-        assert_eq!(t.take_ack(), Some((4, "m4")));
+        commit(&mut t, &[4]);
+        assert_eq!(t.take_ack(), Some((4, 4)));
     }
 }

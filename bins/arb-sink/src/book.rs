@@ -146,19 +146,20 @@ impl<'a> Reader<'a> {
     }
 
     fn map_len(&mut self) -> Option<usize> {
-        match self.marker()? {
-            Marker::FixMap(n) => Some(usize::from(n)),
-            Marker::Map16 => self.u16(),
-            Marker::Map32 => self.u32(),
-            _ => None,
-        }
+        self.len_of(true)
     }
 
     fn array_len(&mut self) -> Option<usize> {
-        match self.marker()? {
-            Marker::FixArray(n) => Some(usize::from(n)),
-            Marker::Array16 => self.u16(),
-            Marker::Array32 => self.u32(),
+        self.len_of(false)
+    }
+
+    /// The length of the map (`map`) or array that comes next.
+    #[inline]
+    fn len_of(&mut self, map: bool) -> Option<usize> {
+        match (self.marker()?, map) {
+            (Marker::FixMap(n), true) | (Marker::FixArray(n), false) => Some(usize::from(n)),
+            (Marker::Map16, true) | (Marker::Array16, false) => self.u16(),
+            (Marker::Map32, true) | (Marker::Array32, false) => self.u32(),
             _ => None,
         }
     }

@@ -9,13 +9,12 @@ use std::time::Duration;
 use arb_contract::codec;
 use arb_contract::sample;
 use arb_contract::subject::StreamKind;
-use arb_contract::time::from_nanos;
 use arb_runtime::bus::{self, HandleError};
 use arb_testkit::*;
 
 /// Publishes `n` sample opportunities; returns the publisher, not yet flushed.
 async fn publish_opportunities(tb: &TestBus, n: u64) -> bus::Publisher {
-    let ts = from_nanos(1_763_900_000_000_000_000);
+    let ts = messages::t0();
     let mut p = tb.bus.publisher(64);
     for i in 0..n {
         p.publish(&sample::opportunity(i, ts)).await.unwrap();
@@ -76,12 +75,7 @@ async fn consume_acks_dead_letters_and_retries() {
                         Err(e) => Err(HandleError::from(e)),
                         // The first delivery of one message fails as if a dependency were down.
                         Ok(o)
-                            if o.id
-                                == sample::opportunity(
-                                    3,
-                                    from_nanos(1_763_900_000_000_000_000),
-                                )
-                                .id
+                            if o.id == sample::opportunity(3, messages::t0()).id
                                 && retried.fetch_add(1, Ordering::SeqCst) == 0 =>
                         {
                             Err(HandleError::Retry("db down".into()))
@@ -103,8 +97,8 @@ async fn consume_acks_dead_letters_and_retries() {
         || async { seen.load(Ordering::SeqCst) == 20 },
     )
     .await;
-    wait_until("nothing pending", Duration::from_secs(30), || async {
-        tb.consumer_backlog(StreamKind::Arb, "printer").await == Some((0, 0))
+    wait_until("nothing pending", Duration::from_secs(30), || {
+        tb.caught_up(StreamKind::Arb, "printer")
     })
     .await;
     let _ = stop_tx.send(());
@@ -117,13 +111,9 @@ async fn consume_acks_dead_letters_and_retries() {
     );
 
     // The garbage went to sys.dlq.consume with its reason and raw bytes.
-    let sys = tb
-        .bus
-        .js
-        .get_stream(tb.bus.subjects.stream_name(StreamKind::Sys))
+    let dlq = tb
+        .stream(StreamKind::Sys)
         .await
-        .unwrap();
-    let dlq = sys
         .get_last_raw_message_by_subject(&tb.bus.subjects.dlq("consume").unwrap())
         .await
         .unwrap();
@@ -137,7 +127,7 @@ async fn consume_acks_dead_letters_and_retries() {
 #[tokio::test]
 async fn publisher_settles_arrived_acks_before_its_window_fills() {
     let tb = TestBus::new("publisher").await;
-    let ts = from_nanos(1_763_900_000_000_000_000);
+    let ts = messages::t0();
     let mut p = tb.bus.publisher(10_000);
     for n in 0..10 {
         p.publish(&sample::pnl(n, ts)).await.unwrap();

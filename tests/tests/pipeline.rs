@@ -26,25 +26,9 @@ const DETECTORS: [&str; 2] = ["detector-cross", "detector-triangular"];
 
 /// An `arb-detector` with the tests' stream limits (those of [`sink_args`]).
 fn detector(strategy: &str, environment: &[(&str, String)]) -> Proc {
-    let args: Vec<String> = [
-        "--strategy",
-        strategy,
-        "--min-net-edge-bps",
-        "5",
-        "--heartbeat-interval",
-        "1s",
-        "--md-max-bytes",
-        "256MiB",
-        "--arb-max-bytes",
-        "64MiB",
-        "--exec-max-bytes",
-        "64MiB",
-        "--sys-max-bytes",
-        "64MiB",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut args = detector_args(strategy);
+    args.extend(strings(&["--min-net-edge-bps", "5"]));
+    args.extend(stream_limit_args());
     Proc::spawn("arb-detector", &args, environment)
 }
 
@@ -74,23 +58,10 @@ async fn sim_feed_to_detectors_to_sink_once_per_episode() {
     let tb = TestBus::new("pipeline").await;
     let db = TestDb::new("pipeline").await;
     let environment = env(&tb, &db.url);
-    let mut opps = tb
-        .bus
-        .client
-        .subscribe(tb.bus.subjects.with_prefix("arb.opp.>"))
-        .await
-        .unwrap();
-    tb.bus.client.flush().await.unwrap();
+    let mut opps = subscribe(&tb.bus, tb.bus.subjects.with_prefix("arb.opp.>")).await;
+    let mut beats = subscribe(&tb.bus, tb.bus.subjects.with_prefix("sys.state.>")).await;
 
-    let mut beats = tb
-        .bus
-        .client
-        .subscribe(tb.bus.subjects.with_prefix("sys.state.>"))
-        .await
-        .unwrap();
-    tb.bus.client.flush().await.unwrap();
-
-    let mut sink = Proc::spawn("arb-sink", &sink_args("sink"), &environment);
+    let mut sink = Proc::sink(&tb, &db.url);
     let mut cross = detector("cross", &environment);
     let mut triangular = detector("triangular", &environment);
     // A detector's first heartbeat follows its flushed subscriptions (core
@@ -98,7 +69,7 @@ async fn sim_feed_to_detectors_to_sink_once_per_episode() {
     first_heartbeat(&tb.bus, "detector-cross").await;
     first_heartbeat(&tb.bus, "detector-triangular").await;
 
-    let feed_args: Vec<String> = [
+    let feed_args = strings(&[
         "--venue",
         "sim",
         "--symbols",
@@ -111,10 +82,7 @@ async fn sim_feed_to_detectors_to_sink_once_per_episode() {
         "1000",
         "--count",
         &BOOKS.to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    ]);
     let mut feed = Proc::spawn("arb-feed", &feed_args, &environment);
     let status = tokio::time::timeout(Duration::from_secs(60), feed.child.wait())
         .await
@@ -131,8 +99,8 @@ async fn sim_feed_to_detectors_to_sink_once_per_episode() {
         s.counters.get("books") >= Some(&BOOKS) && s.counters.get("statuses") >= Some(&STATUSES)
     };
     heartbeats_until(&mut beats, read_all).await;
-    assert!(cross.terminate().await.success());
-    assert!(triangular.terminate().await.success());
+    cross.stop().await;
+    triangular.stop().await;
     // Their last heartbeats (after the closes at shutdown, with no episode
     // left open) count every opportunity they published.
     let last = heartbeats_until(&mut beats, |s| {
@@ -228,7 +196,7 @@ async fn sim_feed_to_detectors_to_sink_once_per_episode() {
         Duration::from_secs(60),
         || async {
             db.count("opportunities").await as usize >= on_nats.len()
-                && tb.consumer_backlog(StreamKind::Arb, "sink").await == Some((0, 0))
+                && tb.caught_up(StreamKind::Arb, "sink").await
         },
     )
     .await;
@@ -256,7 +224,7 @@ async fn sim_feed_to_detectors_to_sink_once_per_episode() {
         "the books were stored too"
     );
 
-    assert!(sink.terminate().await.success());
+    sink.stop().await;
     tb.cleanup().await;
     db.cleanup().await;
 }
@@ -289,7 +257,7 @@ async fn an_invalid_book_is_dead_lettered_stored_in_audit_events_and_opens_nothi
     let tb = TestBus::new("pipeline-invalid").await;
     let db = TestDb::new("pipeline_invalid").await;
     let environment = env(&tb, &db.url);
-    let mut sink = Proc::spawn("arb-sink", &sink_args("sink"), &environment);
+    let mut sink = Proc::sink(&tb, &db.url);
     let mut cross = detector("cross", &environment);
     first_heartbeat(&tb.bus, "detector-cross").await;
 
@@ -355,7 +323,7 @@ async fn an_invalid_book_is_dead_lettered_stored_in_audit_events_and_opens_nothi
     );
     publisher.publish(&good).await.expect("publish");
     publisher.flush().await.expect("acks");
-    assert!(cross.terminate().await.success()); // closes it
+    cross.stop().await; // closes it
     let opportunities = || async {
         sqlx::query_as::<_, (uuid::Uuid, String, chrono::DateTime<chrono::Utc>)>(
             "SELECT episode_id, state, book_ts FROM opportunities ORDER BY book_ts, state DESC",
@@ -390,8 +358,8 @@ async fn an_invalid_book_is_dead_lettered_stored_in_audit_events_and_opens_nothi
             == 1
     })
     .await;
-    wait_until("the sink caught up on MD", WAIT, || async {
-        tb.consumer_backlog(StreamKind::Md, "sink").await == Some((0, 0))
+    wait_until("the sink caught up on MD", WAIT, || {
+        tb.caught_up(StreamKind::Md, "sink")
     })
     .await;
     assert_eq!(
@@ -400,7 +368,7 @@ async fn an_invalid_book_is_dead_lettered_stored_in_audit_events_and_opens_nothi
         "the two valid books only"
     );
 
-    assert!(sink.terminate().await.success());
+    sink.stop().await;
     tb.cleanup().await;
     db.cleanup().await;
 }

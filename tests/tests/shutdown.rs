@@ -9,11 +9,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use arb_contract::codec::{ContentType, Decoded};
-use arb_contract::sample;
 use arb_contract::subject::StreamKind;
-use arb_contract::time::from_nanos;
-use arb_runtime::bus::Bus;
 use arb_testkit::*;
 
 /// What the issue asks of every service: gone within 5 s of SIGTERM, even
@@ -23,27 +19,6 @@ const EXIT_DEADLINE: Duration = Duration::from_secs(5);
 /// With the runtime's NATS connection events (debug) in the log, so a test
 /// can see when the process has noticed that NATS is gone.
 const RUST_LOG: &str = "info,arb_runtime=debug,sqlx=warn";
-
-fn strings(args: &[&str]) -> Vec<String> {
-    args.iter().map(|s| s.to_string()).collect()
-}
-
-/// The simulator at a rate a live feed reaches, so its publisher has
-/// plenty in flight when NATS goes.
-fn feed_args() -> Vec<String> {
-    strings(&[
-        "--venue",
-        "sim",
-        "--rate",
-        "500",
-        "--heartbeat-interval",
-        "1s",
-    ])
-}
-
-fn detector_args() -> Vec<String> {
-    strings(&["--strategy", "cross", "--heartbeat-interval", "1s"])
-}
 
 /// A long-running binary under test: its name, flags, heartbeat service,
 /// and what it logs once its work fails for want of NATS.
@@ -60,7 +35,9 @@ const PUBLISH_RETRIED: &str = "publish not acknowledged, sending again";
 fn feed() -> Service {
     Service {
         bin: "arb-feed",
-        args: feed_args(),
+        // The simulator at a rate a live feed reaches, so its publisher has
+        // plenty in flight when NATS goes.
+        args: sim_feed_args(500),
         service: "feed-sim",
         failing: PUBLISH_RETRIED,
     }
@@ -69,7 +46,7 @@ fn feed() -> Service {
 fn detector() -> Service {
     Service {
         bin: "arb-detector",
-        args: detector_args(),
+        args: detector_args("cross"),
         service: "detector-cross",
         failing: PUBLISH_RETRIED,
     }
@@ -85,16 +62,26 @@ fn sink() -> Service {
     }
 }
 
-fn environment(nats_url: &str, prefix: &str, db: Option<&TestDb>) -> Vec<(&'static str, String)> {
-    let mut e = vec![
-        ("NATS_URL", nats_url.to_owned()),
-        ("ARB_SUBJECT_PREFIX", prefix.to_owned()),
-        ("RUST_LOG", RUST_LOG.to_owned()),
-    ];
-    if let Some(db) = db {
-        e.push(("DATABASE_URL", db.url.clone()));
+/// `env` with the runtime's NATS connection events logged ([`RUST_LOG`]).
+fn debug_logged(mut env: Vec<(&'static str, String)>) -> Vec<(&'static str, String)> {
+    env.push(("RUST_LOG", RUST_LOG.to_owned()));
+    env
+}
+
+impl Service {
+    /// Starts it on the server at `nats_url` under `prefix`, with a database
+    /// of its own if it writes one.
+    async fn spawn(&self, nats_url: &str, prefix: &str) -> (Proc, Option<TestDb>) {
+        let db = match self.bin {
+            "arb-sink" => Some(TestDb::new("shutdown").await),
+            _ => None,
+        };
+        let database_url = db
+            .as_ref()
+            .map_or_else(admin_database_url, |db| db.url.clone());
+        let env = debug_logged(env_on(nats_url, prefix, &database_url));
+        (Proc::spawn(self.bin, &self.args, &env), db)
     }
-    e
 }
 
 /// SIGTERM, then the exit within [`EXIT_DEADLINE`] with success.
@@ -115,26 +102,11 @@ async fn sigterm_exits_cleanly(proc: &mut Proc) {
     );
 }
 
-/// Waits until the process has logged a line that `matches`; it must still
-/// be running then.
-async fn logged(proc: &mut Proc, what: &str, matches: impl Fn(&str) -> bool) {
-    wait_until(&format!("{} {what}", proc.name), WAIT, || {
-        let seen = proc.log_text().lines().any(&matches);
-        async move { seen }
-    })
-    .await;
-    assert!(
-        proc.is_running(),
-        "{} exited instead; its log:\n{}",
-        proc.name,
-        proc.log_text()
-    );
-}
-
 /// Waits until the process's NATS client has reported the disconnect.
 async fn noticed_nats_gone(proc: &mut Proc) {
-    logged(proc, "noticing that NATS is gone", |l| {
-        l.contains("NATS connection event") && l.contains("disconnected")
+    proc.wait_logged("noticing that NATS is gone", |log| {
+        log.lines()
+            .any(|l| l.contains("NATS connection event") && l.contains("disconnected"))
     })
     .await;
 }
@@ -153,27 +125,16 @@ enum When {
 /// Up (first heartbeat) on a private NATS, NATS killed, SIGTERM: a clean
 /// exit within the deadline.
 async fn sigterm_after_nats_died(s: Service, when: When) {
-    let mut nats = NatsServer::start().await;
-    let tb = TestBus::on(&nats.url(), s.service).await;
-    let db = match s.bin {
-        "arb-sink" => Some(TestDb::new("shutdown").await),
-        _ => None,
-    };
-    let mut proc = Proc::spawn(
-        s.bin,
-        &s.args,
-        &environment(&nats.url(), &tb.prefix, db.as_ref()),
-    );
+    let (mut nats, tb) = NatsServer::with_bus(s.service).await;
+    let (mut proc, db) = s.spawn(&nats.url(), &tb.prefix).await;
     let hb = first_heartbeat(&tb.bus, s.service).await;
     assert_eq!(hb.service, s.service);
 
     nats.kill().await;
     noticed_nats_gone(&mut proc).await;
     if let When::Failing = when {
-        logged(&mut proc, "failing for want of NATS", |l| {
-            l.contains(s.failing)
-        })
-        .await;
+        proc.wait_logged("failing for want of NATS", |log| log.contains(s.failing))
+            .await;
     }
     sigterm_exits_cleanly(&mut proc).await;
 
@@ -182,34 +143,13 @@ async fn sigterm_after_nats_died(s: Service, when: When) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn feed_exits_on_sigterm_after_nats_died() {
-    sigterm_after_nats_died(feed(), When::Disconnected).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn feed_exits_on_sigterm_while_failing_for_want_of_nats() {
-    sigterm_after_nats_died(feed(), When::Failing).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn detector_exits_on_sigterm_after_nats_died() {
-    sigterm_after_nats_died(detector(), When::Disconnected).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn detector_exits_on_sigterm_while_failing_for_want_of_nats() {
-    sigterm_after_nats_died(detector(), When::Failing).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sink_exits_on_sigterm_after_nats_died() {
-    sigterm_after_nats_died(sink(), When::Disconnected).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sink_exits_on_sigterm_while_failing_for_want_of_nats() {
-    sigterm_after_nats_died(sink(), When::Failing).await;
+arb_testkit::e2e_tests! {
+    feed_exits_on_sigterm_after_nats_died: sigterm_after_nats_died(feed(), When::Disconnected);
+    feed_exits_on_sigterm_while_failing_for_want_of_nats: sigterm_after_nats_died(feed(), When::Failing);
+    detector_exits_on_sigterm_after_nats_died: sigterm_after_nats_died(detector(), When::Disconnected);
+    detector_exits_on_sigterm_while_failing_for_want_of_nats: sigterm_after_nats_died(detector(), When::Failing);
+    sink_exits_on_sigterm_after_nats_died: sigterm_after_nats_died(sink(), When::Disconnected);
+    sink_exits_on_sigterm_while_failing_for_want_of_nats: sigterm_after_nats_died(sink(), When::Failing);
 }
 
 /// NATS never up: the process is still retrying its connection when
@@ -218,91 +158,21 @@ async fn sigterm_while_connecting(s: Service) {
     // A port nothing listens on: a server started and killed at once.
     let mut nats = NatsServer::start().await;
     nats.kill().await;
-    let db = match s.bin {
-        "arb-sink" => Some(TestDb::new("shutdown_connecting").await),
-        _ => None,
-    };
-    let prefix = format!("t.{}", unique(s.service));
-    let mut proc = Proc::spawn(
-        s.bin,
-        &s.args,
-        &environment(&nats.url(), &prefix, db.as_ref()),
-    );
-    wait_until(
-        &format!("{} retrying its NATS connection", s.bin),
-        WAIT,
-        || {
-            let log = proc.log_text();
-            async move { log.matches("NATS not reachable, retrying").count() >= 2 }
-        },
-    )
+    let (mut proc, db) = s.spawn(&nats.url(), &test_prefix(s.service)).await;
+    proc.wait_logged("retrying its NATS connection", |log| {
+        log.matches("NATS not reachable, retrying").count() >= 2
+    })
     .await;
-    assert!(
-        proc.is_running(),
-        "{} gave up on NATS; its log:\n{}",
-        s.bin,
-        proc.log_text()
-    );
     sigterm_exits_cleanly(&mut proc).await;
     if let Some(db) = db {
         db.cleanup().await;
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn feed_exits_on_sigterm_while_connecting() {
-    sigterm_while_connecting(feed()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn detector_exits_on_sigterm_while_connecting() {
-    sigterm_while_connecting(detector()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sink_exits_on_sigterm_while_connecting() {
-    sigterm_while_connecting(sink()).await;
-}
-
-fn books(from: u64, n: u64) -> Vec<Decoded> {
-    let ts0 = from_nanos(1_763_900_000_000_000_000);
-    (from..from + n)
-        .map(|i| {
-            Decoded::Book(sample::book(
-                i,
-                "kraken",
-                "BTC/USD",
-                3,
-                ts0 + chrono::Duration::milliseconds(i as i64),
-            ))
-        })
-        .collect()
-}
-
-fn ids(msgs: &[Decoded]) -> HashSet<uuid::Uuid> {
-    msgs.iter().map(|m| m.id()).collect()
-}
-
-/// Publishes and waits until JetStream has stored every message.
-async fn publish(bus: &Bus, msgs: &[Decoded]) {
-    let mut p = bus.publisher(256);
-    for m in msgs {
-        p.publish_raw(
-            m.subject(&bus.subjects).unwrap(),
-            arb_runtime::headers::to_map(&m.headers(ContentType::Msgpack)),
-            m.encode(ContentType::Msgpack).unwrap(),
-        )
-        .await
-        .unwrap();
-    }
-    p.flush().await.unwrap();
-}
-
-async fn stored_ids(db: &TestDb) -> Vec<uuid::Uuid> {
-    sqlx::query_scalar("SELECT id FROM market_snapshots")
-        .fetch_all(&db.pool)
-        .await
-        .unwrap()
+arb_testkit::e2e_tests! {
+    feed_exits_on_sigterm_while_connecting: sigterm_while_connecting(feed());
+    detector_exits_on_sigterm_while_connecting: sigterm_while_connecting(detector());
+    sink_exits_on_sigterm_while_connecting: sigterm_while_connecting(sink());
 }
 
 /// The ids of the MD messages the sink's durable has acked (everything up
@@ -312,12 +182,7 @@ async fn acked_ids(tb: &TestBus) -> HashSet<uuid::Uuid> {
         .consumer_info(StreamKind::Md, "sink")
         .await
         .expect("the sink's durable survives the restart");
-    let stream = tb
-        .bus
-        .js
-        .get_stream(tb.bus.subjects.stream_name(StreamKind::Md))
-        .await
-        .unwrap();
+    let stream = tb.stream(StreamKind::Md).await;
     let mut acked = HashSet::new();
     for seq in 1..=info.ack_floor.stream_sequence {
         let m = stream.get_raw_message(seq).await.unwrap();
@@ -335,36 +200,32 @@ async fn acked_ids(tb: &TestBus) -> HashSet<uuid::Uuid> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sink_stopped_with_nats_down_acks_only_what_it_stored() {
-    let mut nats = NatsServer::start().await;
-    let tb = TestBus::on(&nats.url(), "shutdown_acks").await;
+    let (mut nats, tb) = NatsServer::with_bus("shutdown_acks").await;
     let db = TestDb::new("shutdown_acks").await;
-    let environment = environment(&nats.url(), &tb.prefix, Some(&db));
+    let environment = debug_logged(env(&tb, &db.url));
     let mut sink = Proc::spawn("arb-sink", &sink_args("sink"), &environment);
     first_heartbeat(&tb.bus, "sink").await;
 
-    let first = books(0, 300);
-    publish(&tb.bus, &first).await;
+    let first = messages::books(0, 300);
+    tb.publish_all(&first).await;
     wait_until("the first books stored and acked", WAIT, || async {
-        stored_ids(&db).await.len() == first.len()
-            && tb.consumer_backlog(StreamKind::Md, "sink").await == Some((0, 0))
+        db.ids("market_snapshots").await.len() == first.len()
+            && tb.caught_up(StreamKind::Md, "sink").await
     })
     .await;
     // More books, NATS killed as soon as JetStream has them: the sink is
     // somewhere in the middle of them (reading, writing or acking).
-    let second = books(300, 2_000);
-    publish(&tb.bus, &second).await;
+    let second = messages::books(300, 2_000);
+    tb.publish_all(&second).await;
     nats.kill().await;
     noticed_nats_gone(&mut sink).await;
     sigterm_exits_cleanly(&mut sink).await;
 
     nats.restart().await;
-    let tb = TestBus {
-        bus: Bus::connect_once(&tb.args, "shutdown-acks").await.unwrap(),
-        ..tb
-    };
+    let tb = tb.reconnect("shutdown-acks").await;
     // Whatever the stopped sink acked, it had stored.
     let acked = acked_ids(&tb).await;
-    let stored: HashSet<uuid::Uuid> = stored_ids(&db).await.into_iter().collect();
+    let stored: HashSet<uuid::Uuid> = db.ids("market_snapshots").await.into_iter().collect();
     assert!(
         acked.len() >= first.len(),
         "the first books were acked before NATS died"
@@ -380,13 +241,16 @@ async fn sink_stopped_with_nats_down_acks_only_what_it_stored() {
 
     // A new sink takes the rest: every book stored, once.
     let mut sink = Proc::spawn("arb-sink", &sink_args("sink"), &environment);
-    let expected: HashSet<uuid::Uuid> = ids(&first).union(&ids(&second)).copied().collect();
+    let expected: HashSet<uuid::Uuid> = messages::ids(&first)
+        .union(&messages::ids(&second))
+        .copied()
+        .collect();
     wait_until("every book stored and acked", WAIT, || async {
-        stored_ids(&db).await.len() >= expected.len()
-            && tb.consumer_backlog(StreamKind::Md, "sink").await == Some((0, 0))
+        db.ids("market_snapshots").await.len() >= expected.len()
+            && tb.caught_up(StreamKind::Md, "sink").await
     })
     .await;
-    let stored = stored_ids(&db).await;
+    let stored = db.ids("market_snapshots").await;
     assert_eq!(stored.len(), expected.len(), "no book stored twice");
     assert_eq!(
         stored.into_iter().collect::<HashSet<_>>(),

@@ -9,7 +9,7 @@ use arb_contract::codec::{self, ARB_SCHEMA, CONTENT_TYPE, ContentType, Decoded, 
 use arb_contract::model::{BookSnapshot, RuntimeState};
 use arb_contract::sample;
 use arb_contract::subject::StreamKind;
-use arb_contract::time::{Timestamp, from_nanos};
+use arb_contract::time::from_nanos;
 use arb_testkit::*;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -97,37 +97,6 @@ async fn stored_rows(db: &TestDb) -> HashMap<uuid::Uuid, (&'static str, String)>
     out
 }
 
-fn messages(n: u64, start: Timestamp) -> Vec<Decoded> {
-    (0..n)
-        .map(|i| sample::mixed(i, start + chrono::Duration::milliseconds(i as i64)))
-        .collect()
-}
-
-async fn publish_all(tb: &TestBus, msgs: &[Decoded]) {
-    let mut p = tb.bus.publisher(512);
-    for m in msgs {
-        let subject = m.subject(&tb.bus.subjects).expect("subject");
-        p.publish_raw(
-            subject,
-            arb_runtime::headers::to_map(&m.headers(ContentType::Msgpack)),
-            m.encode(ContentType::Msgpack).unwrap(),
-        )
-        .await
-        .expect("publish");
-    }
-    p.flush().await.expect("flush");
-}
-
-async fn drained(tb: &TestBus, durable: &str) -> bool {
-    for kind in StreamKind::ALL {
-        match tb.consumer_backlog(kind, durable).await {
-            Some((0, 0)) => {}
-            _ => return false,
-        }
-    }
-    true
-}
-
 /// `args` with `flag` set to `value` instead of what it had.
 fn with_flag(mut args: Vec<String>, flag: &str, value: &str) -> Vec<String> {
     let at = args
@@ -145,9 +114,7 @@ struct Heartbeats(async_nats::Subscriber);
 impl Heartbeats {
     async fn subscribe(tb: &TestBus) -> Heartbeats {
         let subject = tb.bus.subjects.state("sink").expect("a valid service");
-        let sub = tb.bus.client.subscribe(subject).await.expect("subscribe");
-        tb.bus.client.flush().await.expect("NATS flush");
-        Heartbeats(sub)
+        Heartbeats(subscribe(&tb.bus, subject).await)
     }
 
     /// The next heartbeat for which `ok` holds (the ones before it are skipped).
@@ -194,13 +161,13 @@ async fn ack_floors(tb: &TestBus) -> Vec<u64> {
 async fn ten_thousand_mixed_messages_land_once_with_their_values_and_never_twice() {
     let tb = TestBus::new("sink_mixed").await;
     let db = TestDb::new("sink_mixed").await;
-    let mut sink = Proc::spawn("arb-sink", &sink_args("sink"), &env(&tb, &db.url));
+    let mut sink = Proc::sink(&tb, &db.url);
 
-    let msgs = messages(10_000, from_nanos(1_763_900_000_000_000_000));
+    let msgs = messages::mixed(0, 10_000);
     let expected: HashMap<uuid::Uuid, (&'static str, String)> =
         msgs.iter().map(|m| (m.id(), expected_row(m))).collect();
     assert_eq!(expected.len(), 10_000, "sample ids are distinct");
-    publish_all(&tb, &msgs).await;
+    tb.publish_all(&msgs).await;
 
     wait_until("10,000 rows stored", Duration::from_secs(180), || async {
         db.producer_rows().await >= 10_000
@@ -214,26 +181,17 @@ async fn ten_thousand_mixed_messages_land_once_with_their_values_and_never_twice
 
     // The same messages again. Within JetStream's duplicate window the stream drops them...
     let before = tb.stream_messages(StreamKind::Md).await;
-    publish_all(&tb, &msgs).await;
+    tb.publish_all(&msgs).await;
     assert_eq!(
         tb.stream_messages(StreamKind::Md).await,
         before,
         "JetStream de-duplicates by Nats-Msg-Id"
     );
     // ...and under new Nats-Msg-Ids (a producer that lost its state) they reach the sink, which drops them.
-    let mut p = tb.bus.publisher(512);
-    for m in &msgs {
-        let mut h = m.headers(ContentType::Msgpack);
-        h.insert(NATS_MSG_ID, format!("{}-again", m.id()));
-        p.publish_raw(
-            m.subject(&tb.bus.subjects).unwrap(),
-            arb_runtime::headers::to_map(&h),
-            m.encode(ContentType::Msgpack).unwrap(),
-        )
-        .await
-        .unwrap();
-    }
-    p.flush().await.unwrap();
+    tb.publish_all_with(&msgs, |m, h| {
+        h.insert(NATS_MSG_ID, format!("{}-again", m.id()))
+    })
+    .await;
     assert!(
         tb.stream_messages(StreamKind::Md).await > before,
         "the copies are in the stream"
@@ -241,7 +199,7 @@ async fn ten_thousand_mixed_messages_land_once_with_their_values_and_never_twice
     wait_until(
         "the sink consumed the copies",
         Duration::from_secs(180),
-        || drained(&tb, "sink"),
+        || tb.all_caught_up("sink"),
     )
     .await;
     assert_eq!(db.producer_rows().await, 10_000, "no duplicate rows");
@@ -267,7 +225,7 @@ async fn ten_thousand_mixed_messages_land_once_with_their_values_and_never_twice
     )
     .await;
 
-    assert!(sink.terminate().await.success(), "clean exit on SIGTERM");
+    sink.stop().await;
     tb.cleanup().await;
     db.cleanup().await;
 }
@@ -309,8 +267,7 @@ fn malformed(i: u64) -> (Option<async_nats::HeaderMap>, Bytes) {
 async fn malformed_payloads_are_dead_lettered_and_the_sink_keeps_going() {
     let tb = TestBus::new("sink_dlq").await;
     let db = TestDb::new("sink_dlq").await;
-    let mut sink = Proc::spawn("arb-sink", &sink_args("sink"), &env(&tb, &db.url));
-    let ts = from_nanos(1_763_900_000_000_000_000);
+    let mut sink = Proc::sink(&tb, &db.url);
     let subject = tb
         .bus
         .subjects
@@ -327,13 +284,7 @@ async fn malformed_payloads_are_dead_lettered_and_the_sink_keeps_going() {
                 .await
                 .unwrap();
         } else {
-            let b = sample::book(
-                i,
-                "kraken",
-                "BTC/USD",
-                10,
-                ts + chrono::Duration::milliseconds(i as i64),
-            );
+            let b = sample::book(i, "kraken", "BTC/USD", 10, messages::at(i));
             p.publish_raw(
                 subject.clone(),
                 arb_runtime::headers::to_map(&codec::headers(&b, ContentType::Msgpack)),
@@ -395,27 +346,22 @@ async fn malformed_payloads_are_dead_lettered_and_the_sink_keeps_going() {
     );
 
     // Published on sys.dlq.sink too, and terminated rather than redelivered forever.
-    let sys = tb
-        .bus
-        .js
-        .get_stream(tb.bus.subjects.stream_name(StreamKind::Sys))
-        .await
-        .unwrap();
     let dlq_subject = tb.bus.subjects.dlq("sink").unwrap();
-    let consumer = sys
+    let mut consumer = tb
+        .stream(StreamKind::Sys)
+        .await
         .create_consumer(async_nats::jetstream::consumer::pull::Config {
             filter_subject: dlq_subject,
             ..Default::default()
         })
         .await
         .unwrap();
-    let mut consumer = consumer;
     // Acked only after their dead letters are published: once nothing is
     // left unacked, every one of them is on sys.dlq.sink.
     wait_until(
         "no malformed message left unacked",
         Duration::from_secs(30),
-        || drained(&tb, "sink"),
+        || tb.all_caught_up("sink"),
     )
     .await;
     assert_eq!(
@@ -426,7 +372,7 @@ async fn malformed_payloads_are_dead_lettered_and_the_sink_keeps_going() {
 
     // Still running, still storing.
     assert!(sink.is_running(), "the sink survived the garbage");
-    let late = sample::book(99_999, "kraken", "BTC/USD", 10, ts);
+    let late = sample::book(99_999, "kraken", "BTC/USD", 10, messages::t0());
     let mut p = tb.bus.publisher(1);
     p.publish(&late).await.unwrap();
     p.flush().await.unwrap();
@@ -442,7 +388,7 @@ async fn malformed_payloads_are_dead_lettered_and_the_sink_keeps_going() {
         "dead letters are not duplicated"
     );
 
-    assert!(sink.terminate().await.success());
+    sink.stop().await;
     tb.cleanup().await;
     db.cleanup().await;
 }
@@ -453,14 +399,8 @@ async fn spawn_paced_publisher(
     msgs: Vec<Decoded>,
     rate: u64,
 ) -> tokio::task::JoinHandle<()> {
-    let own = TestBus {
-        prefix: tb.prefix.clone(),
-        args: tb.args.clone(),
-        bus: arb_runtime::bus::Bus::connect_once(&tb.args, "publisher")
-            .await
-            .unwrap(),
-    };
-    tokio::spawn(async move { publish_paced(&own, msgs, rate).await })
+    let own = tb.reconnect("publisher").await;
+    tokio::spawn(async move { own.publish_paced(&msgs, rate).await })
 }
 
 /// Waits until the producers' `total` rows are stored and nothing is left
@@ -473,29 +413,10 @@ async fn stored_exactly_once(tb: &TestBus, db: &TestDb, total: i64, what: &str, 
     wait_until(
         "the consumer has nothing pending",
         Duration::from_secs(60),
-        || drained(tb, "sink"),
+        || tb.all_caught_up("sink"),
     )
     .await;
     assert_eq!(db.producer_rows().await, total, "{why}");
-}
-
-/// Publishes `msgs` at about `rate` per second.
-async fn publish_paced(tb: &TestBus, msgs: Vec<Decoded>, rate: u64) {
-    let mut p = tb.bus.publisher(256);
-    let start = tokio::time::Instant::now();
-    for (i, m) in msgs.iter().enumerate() {
-        let due = start + Duration::from_micros(i as u64 * 1_000_000 / rate);
-        tokio::time::sleep_until(due).await;
-        let subject = m.subject(&tb.bus.subjects).unwrap();
-        p.publish_raw(
-            subject,
-            arb_runtime::headers::to_map(&m.headers(ContentType::Msgpack)),
-            m.encode(ContentType::Msgpack).unwrap(),
-        )
-        .await
-        .unwrap();
-    }
-    p.flush().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -507,7 +428,7 @@ async fn sigkill_while_messages_flow_loses_and_duplicates_nothing() {
     let mut beats = Heartbeats::subscribe(&tb).await;
     let mut sink = Proc::spawn("arb-sink", &args, &environment);
 
-    let msgs = messages(12_000, from_nanos(1_763_900_000_000_000_000));
+    let msgs = messages::mixed(0, 12_000);
     let total = msgs.len() as i64;
     let publisher = spawn_paced_publisher(&tb, msgs, 3_000).await;
 
@@ -539,7 +460,7 @@ async fn sigkill_while_messages_flow_loses_and_duplicates_nothing() {
         seen_between_kills.windows(2).any(|w| w[1] > w[0]),
         "the sink was writing between the kills: {seen_between_kills:?}"
     );
-    assert!(sink.terminate().await.success());
+    sink.stop().await;
     tb.cleanup().await;
     db.cleanup().await;
 }
@@ -564,7 +485,7 @@ async fn postgres_cut_off_then_back_the_sink_recovers_by_itself() {
         &env(&tb, &db.url_via(proxy.port)),
     );
 
-    let msgs = messages(6_000, from_nanos(1_763_900_000_000_000_000));
+    let msgs = messages::mixed(0, 6_000);
     let total = msgs.len() as i64;
     let publisher = spawn_paced_publisher(&tb, msgs, 1_000).await;
 
@@ -629,7 +550,7 @@ async fn postgres_cut_off_then_back_the_sink_recovers_by_itself() {
         "nothing lost, nothing duplicated",
     )
     .await;
-    assert!(sink.terminate().await.success());
+    sink.stop().await;
     tb.cleanup().await;
     db.cleanup().await;
 }
@@ -665,17 +586,8 @@ async fn dead_letters(db: &TestDb) -> Vec<(String, String, Vec<u8>, String)> {
 async fn invalid_books_are_dead_lettered_and_never_stored() {
     let tb = TestBus::new("sink_invalid").await;
     let db = TestDb::new("sink_invalid").await;
-    let mut sink = Proc::spawn("arb-sink", &sink_args("sink"), &env(&tb, &db.url));
-    let ts = from_nanos(1_763_900_000_000_000_000);
-    let book = |n: u64| {
-        sample::book(
-            n,
-            "kraken",
-            "BTC/USD",
-            5,
-            ts + chrono::Duration::milliseconds(n as i64),
-        )
-    };
+    let mut sink = Proc::sink(&tb, &db.url);
+    let book = |n: u64| sample::book(n, "kraken", "BTC/USD", 5, messages::at(n));
     // Valid books, each then broken in one way; the reason the sink must give.
     let mut invalid: Vec<(BookSnapshot, String)> = Vec::new();
     let mut b = book(1);
@@ -729,17 +641,11 @@ async fn invalid_books_are_dead_lettered_and_never_stored() {
     wait_until(
         "the sink has acked the whole stream",
         Duration::from_secs(60),
-        || drained(&tb, "sink"),
+        || tb.all_caught_up("sink"),
     )
     .await;
 
-    let stored: HashSet<uuid::Uuid> =
-        sqlx::query_scalar::<_, uuid::Uuid>("SELECT id FROM market_snapshots")
-            .fetch_all(&db.pool)
-            .await
-            .unwrap()
-            .into_iter()
-            .collect();
+    let stored: HashSet<uuid::Uuid> = db.ids("market_snapshots").await.into_iter().collect();
     assert_eq!(
         stored,
         valid.iter().map(|b| b.id).collect::<HashSet<_>>(),
@@ -769,7 +675,7 @@ async fn invalid_books_are_dead_lettered_and_never_stored() {
             "dead letter reason {reason:?} does not say {why:?}"
         );
     }
-    assert!(sink.terminate().await.success());
+    sink.stop().await;
     tb.cleanup().await;
     db.cleanup().await;
 }
@@ -892,14 +798,8 @@ async fn stored_then_deleted(
 async fn a_book_whose_id_is_text_is_stored_like_one_with_a_binary_id() {
     let tb = TestBus::new("sink_text_id").await;
     let db = TestDb::new("sink_text_id").await;
-    let mut sink = Proc::spawn("arb-sink", &sink_args("sink"), &env(&tb, &db.url));
-    let b = sample::book(
-        7,
-        "binance",
-        "ETH/USD",
-        10,
-        from_nanos(1_763_900_000_000_000_000),
-    );
+    let mut sink = Proc::sink(&tb, &db.url);
+    let b = sample::book(7, "binance", "ETH/USD", 10, messages::t0());
     let json = serde_json::to_value(&b).unwrap();
     assert_eq!(json["id"], b.id.to_string(), "as JSON the id is text");
     let text_id = msgpack(&json, None);
@@ -951,11 +851,11 @@ async fn a_book_whose_id_is_text_is_stored_like_one_with_a_binary_id() {
     wait_until(
         "the sink has acked the whole stream",
         Duration::from_secs(30),
-        || drained(&tb, "sink"),
+        || tb.all_caught_up("sink"),
     )
     .await;
     assert!(dead_letters(&db).await.is_empty(), "no book was refused");
-    assert!(sink.terminate().await.success());
+    sink.stop().await;
     tb.cleanup().await;
     db.cleanup().await;
 }

@@ -6,43 +6,11 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use arb_contract::codec::{ContentType, Decoded};
-use arb_contract::sample;
 use arb_contract::subject::StreamKind;
-use arb_contract::time::from_nanos;
 use arb_runtime::bus::AckPolicy;
 use arb_testkit::*;
 use async_nats::jetstream::consumer::PullConsumer;
 use futures::StreamExt;
-
-fn books(from: u64, n: u64) -> Vec<Decoded> {
-    let ts0 = from_nanos(1_763_900_000_000_000_000);
-    (from..from + n)
-        .map(|i| {
-            Decoded::Book(sample::book(
-                i,
-                "kraken",
-                "BTC/USD",
-                3,
-                ts0 + chrono::Duration::milliseconds(i as i64),
-            ))
-        })
-        .collect()
-}
-
-async fn publish(tb: &TestBus, msgs: &[Decoded]) {
-    let mut p = tb.bus.publisher(256);
-    for m in msgs {
-        p.publish_raw(
-            m.subject(&tb.bus.subjects).unwrap(),
-            arb_runtime::headers::to_map(&m.headers(ContentType::Msgpack)),
-            m.encode(ContentType::Msgpack).unwrap(),
-        )
-        .await
-        .unwrap();
-    }
-    p.flush().await.unwrap();
-}
 
 async fn md_consumer(tb: &TestBus, policy: AckPolicy) -> PullConsumer {
     tb.bus
@@ -77,12 +45,7 @@ async fn take_and_die(consumer: &PullConsumer, n: usize) -> Vec<async_nats::jets
 }
 
 async fn stored_ids(db: &TestDb) -> HashSet<uuid::Uuid> {
-    sqlx::query_scalar::<_, uuid::Uuid>("SELECT id FROM market_snapshots")
-        .fetch_all(&db.pool)
-        .await
-        .unwrap()
-        .into_iter()
-        .collect()
+    db.ids("market_snapshots").await.into_iter().collect()
 }
 
 /// Waits until `expected` are stored and the consumer has nothing pending;
@@ -96,8 +59,8 @@ async fn settled(
         stored_ids(db).await.len() >= expected.len()
     })
     .await;
-    wait_until("nothing pending", Duration::from_secs(60), || async {
-        tb.consumer_backlog(StreamKind::Md, "sink").await == Some((0, 0))
+    wait_until("nothing pending", Duration::from_secs(60), || {
+        tb.caught_up(StreamKind::Md, "sink")
     })
     .await;
     assert_eq!(&stored_ids(db).await, expected);
@@ -106,45 +69,28 @@ async fn settled(
         .expect("the sink's consumer")
 }
 
-fn ids(msgs: &[Decoded]) -> HashSet<uuid::Uuid> {
-    msgs.iter()
-        .map(|m| match m {
-            Decoded::Book(b) => b.id,
-            _ => unreachable!(),
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliveries_a_dead_process_never_committed_are_written_before_they_are_acked() {
     let tb = TestBus::new("acks_gap").await;
     let db = TestDb::new("acks_gap").await;
     let consumer = md_consumer(&tb, AckPolicy::All).await;
-    let first = books(0, 300);
-    publish(&tb, &first).await;
+    let first = messages::books(0, 300);
+    tb.publish_all(&first).await;
     // A sink that received 100 messages and was killed before its commit.
     drop(take_and_die(&consumer, 100).await);
     // A message no process has received yet is deleted from the stream: it
     // cannot be written, and must not hold the ack floor back for ever.
-    let stream = tb
-        .bus
-        .js
-        .get_stream(tb.bus.subjects.stream_name(StreamKind::Md))
-        .await
-        .unwrap();
+    let stream = tb.stream(StreamKind::Md).await;
     assert!(stream.delete_message(200).await.unwrap());
-    let deleted_id = match &first[199] {
-        Decoded::Book(b) => b.id,
-        _ => unreachable!(),
-    };
+    let deleted_id = first[199].id();
 
     // The new sink is handed messages 101.. first; its ack must not cover 1..=100.
-    let mut sink = Proc::spawn("arb-sink", &sink_args("sink"), &env(&tb, &db.url));
-    let second = books(300, 200);
-    publish(&tb, &second).await;
+    let mut sink = Proc::sink(&tb, &db.url);
+    let second = messages::books(300, 200);
+    tb.publish_all(&second).await;
 
-    let mut expected = ids(&first);
-    expected.extend(ids(&second));
+    let mut expected = messages::ids(&first);
+    expected.extend(messages::ids(&second));
     expected.remove(&deleted_id);
     // Every message stored, the dead process's deliveries too, and the ack
     // floor past the deleted message.
@@ -153,7 +99,7 @@ async fn deliveries_a_dead_process_never_committed_are_written_before_they_are_a
         info.ack_floor.stream_sequence, 500,
         "one ack floor over all 500 sequences"
     );
-    assert!(sink.terminate().await.success());
+    sink.stop().await;
     tb.cleanup().await;
     db.cleanup().await;
 }
@@ -163,8 +109,8 @@ async fn a_consumer_with_explicit_acks_is_recreated_at_its_ack_floor() {
     let tb = TestBus::new("acks_migrate").await;
     let db = TestDb::new("acks_migrate").await;
     let consumer = md_consumer(&tb, AckPolicy::Explicit).await;
-    let msgs = books(0, 100);
-    publish(&tb, &msgs).await;
+    let msgs = messages::books(0, 100);
+    tb.publish_all(&msgs).await;
     // An earlier sink (explicit acks) stored and acked 30, and held 10 more.
     let taken = take_and_die(&consumer, 40).await;
     for m in &taken[..30] {
@@ -172,12 +118,12 @@ async fn a_consumer_with_explicit_acks_is_recreated_at_its_ack_floor() {
     }
     drop(taken);
 
-    let mut sink = Proc::spawn("arb-sink", &sink_args("sink"), &env(&tb, &db.url));
+    let mut sink = Proc::sink(&tb, &db.url);
     // Everything from the old ack floor on, the 10 held ones too.
-    let info = settled(&tb, &db, &ids(&msgs[30..])).await;
+    let info = settled(&tb, &db, &messages::ids(&msgs[30..])).await;
     assert_eq!(info.config.ack_policy, AckPolicy::All);
     assert_eq!(info.ack_floor.stream_sequence, 100);
-    assert!(sink.terminate().await.success());
+    sink.stop().await;
     tb.cleanup().await;
     db.cleanup().await;
 }

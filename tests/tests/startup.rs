@@ -25,37 +25,15 @@ const BAD_CREDS: &str = "/nonexistent/x.creds";
 const BAD_DATABASE_URL: &str = "postgres://u:secretpw@db:notaport/x";
 const PASSWORD: &str = "secretpw";
 
-fn strings(args: &[&str]) -> Vec<String> {
-    args.iter().map(|s| s.to_string()).collect()
-}
-
-fn feed_args() -> Vec<String> {
-    strings(&[
-        "--venue",
-        "sim",
-        "--rate",
-        "20",
-        "--heartbeat-interval",
-        "1s",
-    ])
-}
-
-fn detector_args() -> Vec<String> {
-    strings(&["--strategy", "cross", "--heartbeat-interval", "1s"])
-}
-
-fn prefix(name: &str) -> String {
-    format!("t.{}", unique(name))
-}
-
 /// The environment of a process on NATS at `nats_url` under its own prefix,
 /// with a database URL the sink accepts (its pool connects lazily).
 fn environment(nats_url: &str, prefix: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("NATS_URL", nats_url.to_owned()),
-        ("ARB_SUBJECT_PREFIX", prefix.to_owned()),
-        ("DATABASE_URL", admin_database_url()),
-    ]
+    env_on(nats_url, prefix, &admin_database_url())
+}
+
+/// `arb-feed --venue sim` at a gentle rate.
+fn feed_args() -> Vec<String> {
+    sim_feed_args(20)
 }
 
 /// Runs `bin` and expects it to give up: a non-zero exit within
@@ -90,7 +68,7 @@ fn assert_names(bin: &str, log: &str, needles: &[&str]) {
 /// An unreadable credentials file, on the command line or in `NATS_CREDS`:
 /// the process says which file and stops.
 async fn bad_credentials(bin: &str, mut args: Vec<String>, via_env: bool) {
-    let mut env = environment(&nats_url(), &prefix("creds"));
+    let mut env = environment(&nats_url(), &test_prefix("creds"));
     if via_env {
         env.push(("NATS_CREDS", BAD_CREDS.to_owned()));
     } else {
@@ -107,7 +85,7 @@ async fn feed_stops_on_a_bad_credentials_path() {
 
 #[tokio::test]
 async fn detector_stops_on_a_bad_credentials_path() {
-    bad_credentials("arb-detector", detector_args(), true).await;
+    bad_credentials("arb-detector", detector_args("cross"), true).await;
 }
 
 #[tokio::test]
@@ -123,9 +101,7 @@ async fn arbctl_stops_on_a_bad_credentials_path() {
 
 /// A malformed database URL: the process says so, without its password.
 async fn bad_database_url(bin: &str, args: Vec<String>) {
-    let mut env = environment(&nats_url(), &prefix("db_url"));
-    env.retain(|(k, _)| *k != "DATABASE_URL");
-    env.push(("DATABASE_URL", BAD_DATABASE_URL.to_owned()));
+    let env = env_on(&nats_url(), &test_prefix("db_url"), BAD_DATABASE_URL);
     let log = gives_up(bin, &args, &env).await;
     assert!(
         log.contains("database URL") || log.contains("DATABASE_URL"),
@@ -153,8 +129,8 @@ async fn detector_stops_on_a_malformed_nats_url() {
     let bad = "nats://127.0.0.1:notaport";
     let log = gives_up(
         "arb-detector",
-        &detector_args(),
-        &environment(bad, &prefix("nats_url")),
+        &detector_args("cross"),
+        &environment(bad, &test_prefix("nats_url")),
     )
     .await;
     assert_names("arb-detector", &log, &["NATS", bad]);
@@ -173,66 +149,55 @@ async fn bus_on(url: &str, prefix: &str) -> Bus {
         .unwrap_or_else(|e| panic!("these tests need NATS with JetStream at {url}: {e}"))
 }
 
-#[tokio::test]
-async fn sink_stops_when_another_stream_captures_its_subjects() {
-    let prefix = prefix("overlap");
+/// A stream named `name` (given the test's bus) already holds the MD
+/// subjects, in memory: `bin` stops at start-up and names the streams.
+async fn stops_on_a_memory_stream_on_md(
+    bin: &str,
+    args: Vec<String>,
+    name: impl FnOnce(&Bus) -> String,
+) {
+    let prefix = test_prefix("md_stream");
     let bus = bus_on(&nats_url(), &prefix).await;
-    // Another stream already stores the MD subjects: JetStream refuses a
-    // second one on them, every time.
-    let squatter = format!("SQUAT_{}", unique("md").to_uppercase());
+    let name = name(&bus);
     bus.js
         .create_stream(StreamConfig {
-            name: squatter.clone(),
+            name: name.clone(),
             subjects: vec![bus.subjects.stream_filter(StreamKind::Md)],
             storage: StorageType::Memory,
             ..Default::default()
         })
         .await
-        .expect("create the squatting stream");
+        .expect("create the stream on the MD subjects");
 
-    let log = gives_up(
-        "arb-sink",
-        &sink_args("sink"),
-        &environment(&nats_url(), &prefix),
-    )
-    .await;
+    let log = gives_up(bin, &args, &environment(&nats_url(), &prefix)).await;
     assert_names(
-        "arb-sink",
+        bin,
         &log,
         &["streams", &bus.subjects.stream_name(StreamKind::Md)],
     );
 
-    let _ = bus.js.delete_stream(&squatter).await;
+    let _ = bus.js.delete_stream(&name).await;
     bus.drain().await;
 }
 
 #[tokio::test]
+async fn sink_stops_when_another_stream_captures_its_subjects() {
+    // Another stream already stores the MD subjects: JetStream refuses a
+    // second one on them, every time.
+    stops_on_a_memory_stream_on_md("arb-sink", sink_args("sink"), |_| {
+        format!("SQUAT_{}", unique("md").to_uppercase())
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn detector_stops_when_its_stream_exists_with_another_storage() {
-    let prefix = prefix("conflict");
-    let bus = bus_on(&nats_url(), &prefix).await;
     // The MD stream already exists, in memory: JetStream cannot change a
     // stream's storage, so the detector's file-backed MD is refused.
-    let md = bus.subjects.stream_name(StreamKind::Md);
-    bus.js
-        .create_stream(StreamConfig {
-            name: md.clone(),
-            subjects: vec![bus.subjects.stream_filter(StreamKind::Md)],
-            storage: StorageType::Memory,
-            ..Default::default()
-        })
-        .await
-        .expect("create the conflicting stream");
-
-    let log = gives_up(
-        "arb-detector",
-        &detector_args(),
-        &environment(&nats_url(), &prefix),
-    )
+    stops_on_a_memory_stream_on_md("arb-detector", detector_args("cross"), |bus| {
+        bus.subjects.stream_name(StreamKind::Md)
+    })
     .await;
-    assert_names("arb-detector", &log, &["streams", &md]);
-
-    let _ = bus.js.delete_stream(&md).await;
-    bus.drain().await;
 }
 
 /// NATS not up at start: the process keeps retrying (still running after
@@ -240,33 +205,25 @@ async fn detector_stops_when_its_stream_exists_with_another_storage() {
 async fn waits_for_nats(bin: &str, args: Vec<String>, service: &str) {
     let mut nats = NatsServer::start().await;
     nats.kill().await;
-    let prefix = prefix(service);
+    let prefix = test_prefix(service);
     let db = match bin {
         "arb-sink" => Some(TestDb::new("startup").await),
         _ => None,
     };
-    let mut env = environment(&nats.url(), &prefix);
-    if let Some(db) = &db {
-        env.retain(|(k, _)| *k != "DATABASE_URL");
-        env.push(("DATABASE_URL", db.url.clone()));
-    }
-    let mut proc = Proc::spawn(bin, &args, &env);
-    wait_until(&format!("{bin} retrying its NATS connection"), WAIT, || {
-        let log = proc.log_text();
-        async move { log.matches("NATS not reachable, retrying").count() >= 3 }
+    let database_url = db
+        .as_ref()
+        .map_or_else(admin_database_url, |db| db.url.clone());
+    let mut proc = Proc::spawn(bin, &args, &env_on(&nats.url(), &prefix, &database_url));
+    proc.wait_logged("retrying its NATS connection", |log| {
+        log.matches("NATS not reachable, retrying").count() >= 3
     })
     .await;
-    assert!(
-        proc.is_running(),
-        "{bin} gave up on NATS; its log:\n{}",
-        proc.log_text()
-    );
 
     nats.restart().await;
     let bus = bus_on(&nats.url(), &prefix).await;
     let hb = first_heartbeat(&bus, service).await;
     assert_eq!(hb.service, service);
-    assert!(proc.terminate().await.success());
+    proc.stop().await;
 
     bus.drain().await;
     if let Some(db) = db {
@@ -274,17 +231,8 @@ async fn waits_for_nats(bin: &str, args: Vec<String>, service: &str) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn feed_waits_for_nats_at_start() {
-    waits_for_nats("arb-feed", feed_args(), "feed-sim").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn detector_waits_for_nats_at_start() {
-    waits_for_nats("arb-detector", detector_args(), "detector-cross").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sink_waits_for_nats_at_start() {
-    waits_for_nats("arb-sink", sink_args("sink"), "sink").await;
+arb_testkit::e2e_tests! {
+    feed_waits_for_nats_at_start: waits_for_nats("arb-feed", feed_args(), "feed-sim");
+    detector_waits_for_nats_at_start: waits_for_nats("arb-detector", detector_args("cross"), "detector-cross");
+    sink_waits_for_nats_at_start: waits_for_nats("arb-sink", sink_args("sink"), "sink");
 }

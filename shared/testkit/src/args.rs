@@ -1,18 +1,15 @@
 //! The standard flags and environment of the processes under test.
 
-use crate::bus::{TestBus, nats_url};
+use crate::bus::TestBus;
 
-/// The standard arguments of an arb-sink under test.
-pub fn sink_args(durable: &str) -> Vec<String> {
-    [
-        "--durable",
-        durable,
-        "--batch-size",
-        "500",
-        "--batch-max-age",
-        "50ms",
-        "--heartbeat-interval",
-        "1s",
+/// Owned arguments from string slices.
+pub fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// The tests' stream limits ([`crate::test_stream_args`]) as flags.
+pub fn stream_limit_args() -> Vec<String> {
+    strings(&[
         "--md-max-bytes",
         "256MiB",
         "--arb-max-bytes",
@@ -21,17 +18,54 @@ pub fn sink_args(durable: &str) -> Vec<String> {
         "64MiB",
         "--sys-max-bytes",
         "64MiB",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    ])
 }
 
-/// The environment of a process under test.
+/// The standard arguments of an arb-sink under test.
+pub fn sink_args(durable: &str) -> Vec<String> {
+    let mut args = strings(&[
+        "--durable",
+        durable,
+        "--batch-size",
+        "500",
+        "--batch-max-age",
+        "50ms",
+        "--heartbeat-interval",
+        "1s",
+    ]);
+    args.extend(stream_limit_args());
+    args
+}
+
+/// `arb-feed --venue sim` publishing about `rate` books a second,
+/// heartbeating every second.
+pub fn sim_feed_args(rate: u32) -> Vec<String> {
+    strings(&[
+        "--venue",
+        "sim",
+        "--rate",
+        &rate.to_string(),
+        "--heartbeat-interval",
+        "1s",
+    ])
+}
+
+/// `arb-detector` with `strategy`, heartbeating every second.
+pub fn detector_args(strategy: &str) -> Vec<String> {
+    strings(&["--strategy", strategy, "--heartbeat-interval", "1s"])
+}
+
+/// The environment of a process under test on `tb`'s server and prefix.
 pub fn env(tb: &TestBus, database_url: &str) -> Vec<(&'static str, String)> {
+    env_on(&tb.args.nats_url, &tb.prefix, database_url)
+}
+
+/// The environment of a process under test on the server at `nats_url`
+/// under `prefix` (for when there is no [`TestBus`]: NATS is down).
+pub fn env_on(nats_url: &str, prefix: &str, database_url: &str) -> Vec<(&'static str, String)> {
     vec![
-        ("NATS_URL", nats_url()),
-        ("ARB_SUBJECT_PREFIX", tb.prefix.clone()),
+        ("NATS_URL", nats_url.to_owned()),
+        ("ARB_SUBJECT_PREFIX", prefix.to_owned()),
         ("DATABASE_URL", database_url.to_owned()),
     ]
 }

@@ -1,9 +1,13 @@
 //! The tests' NATS: the shared server at `NATS_URL`, a subject prefix (and
 //! so streams) of each test's own on it, and what a test asks of its streams.
 
+use std::time::Duration;
+
+use arb_contract::codec::{ContentType, Decoded, Headers};
 use arb_contract::subject::StreamKind;
 use arb_runtime::bus::Bus;
 use arb_runtime::config::{NatsArgs, StreamArgs};
+use async_nats::jetstream::stream::Stream;
 
 use crate::unique;
 
@@ -22,6 +26,23 @@ pub fn test_stream_args() -> StreamArgs {
     }
 }
 
+/// A subject prefix of a test's own.
+pub fn test_prefix(name: &str) -> String {
+    format!("t.{}", unique(name))
+}
+
+/// A core NATS subscription to `subject`, flushed: the server has it before
+/// anything the test then starts can publish.
+pub async fn subscribe(bus: &Bus, subject: String) -> async_nats::Subscriber {
+    let sub = bus
+        .client
+        .subscribe(subject)
+        .await
+        .expect("cannot subscribe");
+    bus.client.flush().await.expect("NATS flush");
+    sub
+}
+
 /// A subject prefix with its own streams on the real NATS server.
 pub struct TestBus {
     pub prefix: String,
@@ -36,7 +57,7 @@ impl TestBus {
 
     /// A test prefix on the server at `url` (a private one, say).
     pub async fn on(url: &str, name: &str) -> TestBus {
-        let prefix = format!("t.{}", unique(name));
+        let prefix = test_prefix(name);
         let args = NatsArgs {
             nats_url: url.to_owned(),
             subject_prefix: Some(prefix.clone()),
@@ -51,15 +72,92 @@ impl TestBus {
         TestBus { prefix, args, bus }
     }
 
+    /// A new connection under the same prefix (to a restarted server, or
+    /// one of a publisher's own).
+    pub async fn reconnect(&self, name: &str) -> TestBus {
+        let bus = Bus::connect_once(&self.args, name)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reconnect to {}: {e}", self.args.nats_url));
+        TestBus {
+            prefix: self.prefix.clone(),
+            args: self.args.clone(),
+            bus,
+        }
+    }
+
+    /// One of this prefix's streams.
+    pub async fn stream(&self, kind: StreamKind) -> Stream {
+        let name = self.bus.subjects.stream_name(kind);
+        self.bus
+            .js
+            .get_stream(&name)
+            .await
+            .unwrap_or_else(|e| panic!("no stream {name}: {e}"))
+    }
+
     /// Messages stored in one of this prefix's streams.
     pub async fn stream_messages(&self, kind: StreamKind) -> u64 {
-        let mut s = self
-            .bus
-            .js
-            .get_stream(self.bus.subjects.stream_name(kind))
-            .await
-            .expect("stream");
+        let mut s = self.stream(kind).await;
         s.info().await.expect("stream info").state.messages
+    }
+
+    /// Publishes each message on its subject as MessagePack with the
+    /// contract's headers, then waits until JetStream has stored them all.
+    pub async fn publish_all(&self, msgs: &[Decoded]) {
+        self.publish_each(msgs, None, |_, _| {}).await;
+    }
+
+    /// [`TestBus::publish_all`] with each message's headers changed by
+    /// `edit` first (another `Nats-Msg-Id`, say).
+    pub async fn publish_all_with(&self, msgs: &[Decoded], edit: impl Fn(&Decoded, &mut Headers)) {
+        self.publish_each(msgs, None, edit).await;
+    }
+
+    /// [`TestBus::publish_all`] at about `rate` messages a second.
+    pub async fn publish_paced(&self, msgs: &[Decoded], rate: u64) {
+        self.publish_each(msgs, Some(rate), |_, _| {}).await;
+    }
+
+    async fn publish_each(
+        &self,
+        msgs: &[Decoded],
+        rate: Option<u64>,
+        edit: impl Fn(&Decoded, &mut Headers),
+    ) {
+        let mut p = self.bus.publisher(256);
+        let start = tokio::time::Instant::now();
+        for (i, m) in msgs.iter().enumerate() {
+            if let Some(rate) = rate {
+                let due = start + Duration::from_micros(i as u64 * 1_000_000 / rate);
+                tokio::time::sleep_until(due).await;
+            }
+            let mut headers = m.headers(ContentType::Msgpack);
+            edit(m, &mut headers);
+            p.publish_raw(
+                m.subject(&self.bus.subjects).expect("a subject"),
+                arb_runtime::headers::to_map(&headers),
+                m.encode(ContentType::Msgpack).expect("encode"),
+            )
+            .await
+            .expect("publish");
+        }
+        p.flush().await.expect("JetStream acks");
+    }
+
+    /// Whether a durable consumer has nothing pending and nothing unacked.
+    pub async fn caught_up(&self, kind: StreamKind, durable: &str) -> bool {
+        self.consumer_backlog(kind, durable).await == Some((0, 0))
+    }
+
+    /// Whether `durable` has caught up on every stream: for the sink, which
+    /// acks only after the commit, whatever it was going to write is written.
+    pub async fn all_caught_up(&self, durable: &str) -> bool {
+        for kind in StreamKind::ALL {
+            if !self.caught_up(kind, durable).await {
+                return false;
+            }
+        }
+        true
     }
 
     /// (pending, ack pending) of a durable consumer.
@@ -74,13 +172,8 @@ impl TestBus {
         kind: StreamKind,
         durable: &str,
     ) -> Option<async_nats::jetstream::consumer::Info> {
-        let s = self
-            .bus
-            .js
-            .get_stream(self.bus.subjects.stream_name(kind))
-            .await
-            .ok()?;
-        s.consumer_info(durable).await.ok()
+        let s = self.bus.js.get_stream(self.bus.subjects.stream_name(kind));
+        s.await.ok()?.consumer_info(durable).await.ok()
     }
 
     /// Deletes this prefix's streams.

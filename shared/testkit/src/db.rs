@@ -64,6 +64,14 @@ impl TestDb {
             .expect("count")
     }
 
+    /// The ids stored in `table`.
+    pub async fn ids(&self, table: &str) -> Vec<uuid::Uuid> {
+        sqlx::query_scalar(&format!("SELECT id FROM {table}"))
+            .fetch_all(&self.pool)
+            .await
+            .unwrap_or_else(|e| panic!("ids of {table}: {e}"))
+    }
+
     /// Rows stored for the messages a test published: every table the sink
     /// writes, less the sink's own heartbeats and dead letters.
     pub async fn producer_rows(&self) -> i64 {

@@ -1,7 +1,7 @@
 //! The tests' kit, one for every crate (a dev-dependency only): a private
 //! `nats-server` started from the repo's `nats/` config ([`nats`]), a
 //! subject prefix of a test's own on the shared server ([`bus`]), fresh
-//! databases ([`db`]), the real binaries as child processes ([`proc`]),
+//! databases ([`db`]), what tests publish ([`messages`]), the real binaries as child processes ([`proc`]),
 //! readiness waits instead of sleeps ([`wait`]), a TCP proxy to cut
 //! ([`proxy`]), and a mock WebSocket server for the venue adapters ([`ws`]).
 //!
@@ -12,19 +12,32 @@
 pub mod args;
 pub mod bus;
 pub mod db;
+pub mod messages;
 pub mod nats;
 pub mod proc;
 pub mod proxy;
 pub mod wait;
 pub mod ws;
 
-pub use args::{env, sink_args};
-pub use bus::{TestBus, nats_url, test_stream_args};
+pub use args::{detector_args, env, env_on, sim_feed_args, sink_args, stream_limit_args, strings};
+pub use bus::{TestBus, nats_url, subscribe, test_prefix, test_stream_args};
 pub use db::{TestDb, admin_database_url};
 pub use nats::NatsServer;
 pub use proc::{Proc, bin};
 pub use proxy::CutProxy;
 pub use wait::{WAIT, first_heartbeat, wait_until};
+
+/// End-to-end tests that differ only in what they run: each `name: body;`
+/// becomes a multi-threaded `#[tokio::test]` that awaits `body`.
+#[macro_export]
+macro_rules! e2e_tests {
+    ($($name:ident: $body:expr;)+) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            $body.await;
+        }
+    )+};
+}
 
 /// A name unique to this test run.
 pub fn unique(name: &str) -> String {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
+use crate::bus::TestBus;
 use crate::wait::WAIT;
 use crate::{free_port, unique};
 
@@ -71,6 +72,13 @@ impl NatsServer {
         };
         s.restart().await;
         s
+    }
+
+    /// A started server and a [`TestBus`] named `name` on it.
+    pub async fn with_bus(name: &str) -> (NatsServer, TestBus) {
+        let nats = NatsServer::start().await;
+        let tb = TestBus::on(&nats.url(), name).await;
+        (nats, tb)
     }
 
     pub fn url(&self) -> String {

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
+use crate::args::{env, sink_args};
+use crate::bus::TestBus;
 use crate::unique;
+use crate::wait::{WAIT, wait_until};
 
 /// The path of a workspace binary built next to the running test.
 pub fn bin(name: &str) -> PathBuf {
@@ -59,9 +62,31 @@ impl Proc {
         }
     }
 
+    /// An arb-sink (durable `sink`) on `tb` writing to the database at
+    /// `database_url`.
+    pub fn sink(tb: &TestBus, database_url: &str) -> Proc {
+        Proc::spawn("arb-sink", &sink_args("sink"), &env(tb, database_url))
+    }
+
     /// What it has logged so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until its log satisfies `check` (`what` names that in the
+    /// panic if it never does); it must still be running then.
+    pub async fn wait_logged(&mut self, what: &str, check: impl Fn(&str) -> bool) {
+        wait_until(&format!("{} {what}", self.name), WAIT, || {
+            let seen = check(&self.log_text());
+            async move { seen }
+        })
+        .await;
+        assert!(
+            self.is_running(),
+            "{} exited instead; its log:\n{}",
+            self.name,
+            self.log_text()
+        );
     }
 
     /// Waits for it to exit by itself, for at most `limit`: its exit status,
@@ -99,5 +124,16 @@ impl Proc {
             .await
             .expect("process did not stop within 30 s of SIGTERM")
             .expect("wait")
+    }
+
+    /// SIGTERM, and a clean exit with success.
+    pub async fn stop(&mut self) {
+        let status = self.terminate().await;
+        assert!(
+            status.success(),
+            "{} exited with {status} on SIGTERM; its log:\n{}",
+            self.name,
+            self.log_text()
+        );
     }
 }

@@ -33,12 +33,7 @@ pub async fn first_heartbeat(
 ) -> arb_contract::RuntimeState {
     use futures::StreamExt;
     let subject = bus.subjects.state(service).expect("a valid service name");
-    let mut sub = bus
-        .client
-        .subscribe(subject.clone())
-        .await
-        .expect("cannot subscribe");
-    bus.client.flush().await.expect("NATS flush");
+    let mut sub = crate::bus::subscribe(bus, subject.clone()).await;
     let msg = tokio::time::timeout(WAIT, sub.next())
         .await
         .unwrap_or_else(|_| panic!("no heartbeat on {subject} within {WAIT:?}"))

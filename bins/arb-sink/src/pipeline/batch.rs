@@ -75,6 +75,11 @@ impl Batch {
         self.started.map(|s| s + max_age)
     }
 
+    /// A message came: the batch's age counts from the first one.
+    fn arrived(&mut self) {
+        self.started.get_or_insert_with(Instant::now);
+    }
+
     pub(super) fn entries(&self) -> impl Iterator<Item = &Entry> {
         self.good
             .iter()
@@ -90,9 +95,7 @@ impl Batch {
 
     /// Adds a message: its row, or the dead letter that says why it has none.
     pub(super) fn add(&mut self, ctx: &Ctx, src: Source) {
-        if self.started.is_none() {
-            self.started = Some(Instant::now());
-        }
+        self.arrived();
         let (entry, redelivered) = Entry::new(src);
         if redelivered {
             ctx.counters.redelivered.fetch_add(1, Ordering::Relaxed);
@@ -160,4 +163,43 @@ pub(super) fn dead_letter_rows(rejected: &[Rejected]) -> Option<(Table, Bytes)> 
         }
     }
     (!rows.is_empty()).then(|| (Table::AuditEvents, rows.finish()))
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::FutureExt;
+
+    use super::*;
+
+    /// The reader writes a batch out when `due` says, however full it is:
+    /// once its first message is `max_age` old, and not before.
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_is_due_when_its_first_message_is_max_age_old() {
+        let max_age = Duration::from_millis(500);
+        let mut batch = Batch::new(8);
+        assert_eq!(batch.due(max_age), None, "an empty batch is never due");
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert_eq!(batch.due(max_age), None, "nor does waiting make it so");
+
+        batch.arrived();
+        let first = Instant::now();
+        tokio::time::advance(max_age / 2).await;
+        batch.arrived();
+        assert_eq!(
+            batch.due(max_age),
+            Some(first + max_age),
+            "a later message does not make the batch younger"
+        );
+
+        // The reader sleeps until then.
+        let due = batch.due(max_age).expect("a batch with messages is due");
+        let mut flush = std::pin::pin!(tokio::time::sleep_until(due));
+        tokio::time::advance(max_age / 2 - Duration::from_millis(1)).await;
+        assert!(
+            flush.as_mut().now_or_never().is_none(),
+            "not due 1 ms before"
+        );
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(flush.as_mut().now_or_never().is_some(), "due at max_age");
+    }
 }

@@ -275,12 +275,20 @@ impl Validate for TradeEvent {
     }
 }
 
-impl Validate for PnlEvent {
-    fn validate(&self) -> Result<(), ValidationError> {
-        time("ts", &self.ts)?;
-        non_empty("strategy", &self.strategy)
-    }
+/// Implements [`Validate`] for messages whose only rules are a sane `ts`
+/// and a non-empty name field.
+macro_rules! stamped_and_named {
+    ($($ty:ty: $name:ident),* $(,)?) => {$(
+        impl Validate for $ty {
+            fn validate(&self) -> Result<(), ValidationError> {
+                time("ts", &self.ts)?;
+                non_empty(stringify!($name), &self.$name)
+            }
+        }
+    )*};
 }
+
+stamped_and_named!(PnlEvent: strategy, AuditEvent: service, DeadLetter: service);
 
 impl Validate for PortfolioSnapshot {
     fn validate(&self) -> Result<(), ValidationError> {
@@ -295,24 +303,37 @@ impl Validate for PortfolioSnapshot {
     }
 }
 
-impl Validate for AuditEvent {
-    fn validate(&self) -> Result<(), ValidationError> {
-        time("ts", &self.ts)?;
-        non_empty("service", &self.service)
-    }
-}
-
-impl Validate for DeadLetter {
-    fn validate(&self) -> Result<(), ValidationError> {
-        time("ts", &self.ts)?;
-        non_empty("service", &self.service)
-    }
-}
-
 impl Validate for RuntimeState {
     fn validate(&self) -> Result<(), ValidationError> {
         time("ts", &self.ts)?;
         time("started_at", &self.started_at)?;
         non_empty("service", &self.service)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample;
+    use crate::time::from_nanos;
+
+    #[test]
+    fn stamped_and_named_messages_need_their_name() {
+        let ts = from_nanos(1_700_000_000_000_000_000);
+        let (mut pnl, mut audit, mut dlq) = (
+            sample::pnl(1, ts),
+            sample::audit(1, ts),
+            sample::dead_letter(1, ts),
+        );
+        assert_eq!(pnl.validate(), Ok(()));
+        assert_eq!(audit.validate(), Ok(()));
+        assert_eq!(dlq.validate(), Ok(()));
+        pnl.strategy.clear();
+        audit.service = " ".into();
+        dlq.service.clear();
+        let empty = |field| Err(ValidationError::Empty { field });
+        assert_eq!(pnl.validate(), empty("strategy"));
+        assert_eq!(audit.validate(), empty("service"));
+        assert_eq!(dlq.validate(), empty("service"));
     }
 }

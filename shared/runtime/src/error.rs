@@ -166,6 +166,7 @@ mod tests {
             source: jetstream::context::PublishError::new(k),
         };
         let stream = |f| BusError::stream("MD", f, std::io::Error::other("x"));
+        let consumer = |f| BusError::consumer("MD/sink", f, std::io::Error::other("x"));
         let cases: Vec<(BusError, bool)> = vec![
             (connect(C::Io), true),
             (connect(C::TimedOut), true),
@@ -184,14 +185,8 @@ mod tests {
             ),
             (stream(Fault::Transient), true),
             (stream(Fault::Permanent), false),
-            (
-                BusError::consumer("MD/sink", Fault::Transient, std::io::Error::other("x")),
-                true,
-            ),
-            (
-                BusError::consumer("MD/sink", Fault::Permanent, std::io::Error::other("x")),
-                false,
-            ),
+            (consumer(Fault::Transient), true),
+            (consumer(Fault::Permanent), false),
             (
                 BusError::Kv {
                     bucket: "arb_config".into(),

@@ -28,7 +28,9 @@ use arb_sink::rows::{CopyRows, Table};
 use arb_sink::store::{self, WriteMode};
 use clap::Parser;
 use rust_decimal::Decimal;
-use sqlx::{Connection, PgPool};
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::{Connection, PgPool, Postgres};
 
 const BATCH: usize = 2_000;
 
@@ -236,8 +238,7 @@ async fn unnest_batches(pool: &PgPool, books: &[BookSnapshot]) -> Duration {
             ap.push(text(&b.asks.iter().map(|l| l.price).collect::<Vec<_>>()));
             asz.push(text(&b.asks.iter().map(|l| l.qty).collect::<Vec<_>>()));
         }
-        let mut tx = pool.begin().await.unwrap();
-        sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO market_snapshots (id, ts, received_ts, venue, symbol, sequence, checksum, best_bid, best_ask,
                                            bid_prices, bid_sizes, ask_prices, ask_sizes)
              SELECT id, ts, rts, venue, symbol, seq, 'verified', bb, ba, bp::numeric[], bs::numeric[], ap::numeric[], asz::numeric[]
@@ -257,13 +258,17 @@ async fn unnest_batches(pool: &PgPool, books: &[BookSnapshot]) -> Duration {
         .bind(&bp)
         .bind(&bs)
         .bind(&ap)
-        .bind(&asz)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
+        .bind(&asz);
+        commit(pool, insert).await;
     }
     start.elapsed()
+}
+
+/// One statement in a transaction of its own, committed.
+async fn commit(pool: &PgPool, statement: Query<'_, Postgres, PgArguments>) {
+    let mut tx = pool.begin().await.unwrap();
+    statement.execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
 }
 
 async fn naive(pool: &PgPool, books: &[BookSnapshot]) -> Duration {
@@ -273,8 +278,7 @@ async fn naive(pool: &PgPool, books: &[BookSnapshot]) -> Duration {
         let bs: Vec<Decimal> = b.bids.iter().map(|l| l.qty).collect();
         let ap: Vec<Decimal> = b.asks.iter().map(|l| l.price).collect();
         let asz: Vec<Decimal> = b.asks.iter().map(|l| l.qty).collect();
-        let mut tx = pool.begin().await.unwrap();
-        sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO market_snapshots (id, ts, received_ts, venue, symbol, sequence, checksum, best_bid, best_ask,
                                            bid_prices, bid_sizes, ask_prices, ask_sizes)
              VALUES ($1, $2, $3, $4, $5, $6, 'verified', $7, $8, $9, $10, $11, $12) ON CONFLICT (id, ts) DO NOTHING",
@@ -290,11 +294,8 @@ async fn naive(pool: &PgPool, books: &[BookSnapshot]) -> Duration {
         .bind(&bp)
         .bind(&bs)
         .bind(&ap)
-        .bind(&asz)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
+        .bind(&asz);
+        commit(pool, insert).await;
     }
     start.elapsed()
 }

@@ -36,6 +36,19 @@ async fn prepare(pool: &PgPool) {
         .unwrap();
 }
 
+/// The columns `cols` of `msg`'s row in its table.
+async fn row<T>(pool: &PgPool, msg: &Decoded, cols: &str) -> T
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let sql = format!("SELECT {cols} FROM {} WHERE id = $1", Table::of(msg).name());
+    sqlx::query_as(&sql)
+        .bind(msg.id())
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
 fn samples() -> Vec<Decoded> {
     let ts = from_nanos(1_763_900_000_000_000_000); // 2025-11-23
     (0..24)
@@ -56,8 +69,7 @@ async fn every_type_round_trips_through_its_table(pool: PgPool) {
         match m {
             Decoded::Book(b) => {
                 let (venue, symbol, seq, bids, asks, sizes, best_bid, checksum): (String, String, i64, Vec<Decimal>, Vec<Decimal>, Vec<Decimal>, Decimal, String) =
-                    sqlx::query_as("SELECT venue, symbol, sequence, bid_prices, ask_prices, ask_sizes, best_bid, checksum FROM market_snapshots WHERE id = $1")
-                        .bind(b.id).fetch_one(&pool).await.unwrap();
+                    row(&pool, m, "venue, symbol, sequence, bid_prices, ask_prices, ask_sizes, best_bid, checksum").await;
                 assert_eq!(
                     (venue.as_str(), symbol.as_str(), seq as u64),
                     (b.venue.as_str(), "BTC/USD", b.sequence.unwrap())
@@ -70,8 +82,7 @@ async fn every_type_round_trips_through_its_table(pool: PgPool) {
             }
             Decoded::Opportunity(o) => {
                 let (episode, state, net, legs): (uuid::Uuid, String, Decimal, serde_json::Value) =
-                    sqlx::query_as("SELECT episode_id, state, net_edge_bps, legs FROM opportunities WHERE id = $1")
-                        .bind(o.id).fetch_one(&pool).await.unwrap();
+                    row(&pool, m, "episode_id, state, net_edge_bps, legs").await;
                 assert_eq!(
                     (episode, state.as_str(), net),
                     (o.episode_id, "open", o.net_edge_bps)
@@ -85,13 +96,7 @@ async fn every_type_round_trips_through_its_table(pool: PgPool) {
                     String,
                     Decimal,
                     Decimal,
-                ) = sqlx::query_as(
-                    "SELECT order_id, trade_id, status, filled_qty, fee FROM orders WHERE id = $1",
-                )
-                .bind(o.id)
-                .fetch_one(&pool)
-                .await
-                .unwrap();
+                ) = row(&pool, m, "order_id, trade_id, status, filled_qty, fee").await;
                 assert_eq!(
                     (order_id, trade_id, status.as_str(), filled, fee),
                     (o.order_id, o.trade_id, "filled", o.filled_qty, o.fee)
@@ -99,20 +104,13 @@ async fn every_type_round_trips_through_its_table(pool: PgPool) {
             }
             Decoded::Trade(t) => {
                 let (opp, pnl, legs): (Option<uuid::Uuid>, Decimal, serde_json::Value) =
-                    sqlx::query_as(
-                        "SELECT opportunity_id, realized_pnl, legs FROM trades WHERE id = $1",
-                    )
-                    .bind(t.id)
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap();
+                    row(&pool, m, "opportunity_id, realized_pnl, legs").await;
                 assert_eq!((opp, pnl), (t.opportunity_id, t.realized_pnl));
                 assert_eq!(legs, serde_json::to_value(&t.legs).unwrap());
             }
             Decoded::Pnl(p) => {
                 let (realized, unrealized, cumulative): (Decimal, Decimal, Decimal) =
-                    sqlx::query_as("SELECT realized, unrealized, cumulative_realized FROM pnl_events WHERE id = $1")
-                        .bind(p.id).fetch_one(&pool).await.unwrap();
+                    row(&pool, m, "realized, unrealized, cumulative_realized").await;
                 assert_eq!(
                     (realized, unrealized, cumulative),
                     (p.realized, p.unrealized, p.cumulative_realized)
@@ -120,8 +118,7 @@ async fn every_type_round_trips_through_its_table(pool: PgPool) {
             }
             Decoded::Portfolio(p) => {
                 let (venue, balances, total): (String, serde_json::Value, Option<Decimal>) =
-                    sqlx::query_as("SELECT venue, balances, total_value FROM portfolio_snapshots WHERE id = $1")
-                        .bind(p.id).fetch_one(&pool).await.unwrap();
+                    row(&pool, m, "venue, balances, total_value").await;
                 assert_eq!((venue.as_str(), total), (p.venue.as_str(), p.total_value));
                 assert_eq!(balances, serde_json::to_value(&p.balances).unwrap());
             }
@@ -131,38 +128,22 @@ async fn every_type_round_trips_through_its_table(pool: PgPool) {
                     String,
                     serde_json::Value,
                     Option<Vec<u8>>,
-                ) = sqlx::query_as(
-                    "SELECT kind, severity, detail, payload FROM audit_events WHERE id = $1",
-                )
-                .bind(a.id)
-                .fetch_one(&pool)
-                .await
-                .unwrap();
+                ) = row(&pool, m, "kind, severity, detail, payload").await;
                 assert_eq!(
                     (kind.as_str(), severity.as_str()),
                     (a.kind.as_str(), "warn")
                 );
                 assert_eq!((detail, payload), (a.detail.clone(), a.payload.clone()));
             }
-            Decoded::Status(s) => {
+            Decoded::Status(_) => {
                 let (kind, severity, detail): (String, String, serde_json::Value) =
-                    sqlx::query_as("SELECT kind, severity, detail FROM audit_events WHERE id = $1")
-                        .bind(s.id)
-                        .fetch_one(&pool)
-                        .await
-                        .unwrap();
+                    row(&pool, m, "kind, severity, detail").await;
                 assert_eq!((kind.as_str(), severity.as_str()), ("feed_status", "warn"));
                 assert_eq!(detail["reason"], "checksum");
             }
             Decoded::DeadLetter(d) => {
                 let (kind, message, subject, payload): (String, String, String, Vec<u8>) =
-                    sqlx::query_as(
-                        "SELECT kind, message, subject, payload FROM audit_events WHERE id = $1",
-                    )
-                    .bind(d.id)
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap();
+                    row(&pool, m, "kind, message, subject, payload").await;
                 assert_eq!(
                     (kind.as_str(), message.as_str(), subject.as_str()),
                     ("dead_letter", d.reason.as_str(), d.subject.as_str())
@@ -171,8 +152,7 @@ async fn every_type_round_trips_through_its_table(pool: PgPool) {
             }
             Decoded::State(s) => {
                 let (service, uptime, counters): (String, i64, serde_json::Value) =
-                    sqlx::query_as("SELECT service, uptime_secs, counters FROM runtime_state_snapshots WHERE id = $1")
-                        .bind(s.id).fetch_one(&pool).await.unwrap();
+                    row(&pool, m, "service, uptime_secs, counters").await;
                 assert_eq!(
                     (service.as_str(), uptime as u64),
                     (s.service.as_str(), s.uptime_secs)

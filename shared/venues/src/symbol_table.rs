@@ -134,7 +134,8 @@ mod tests {
     #[test]
     fn venue_spellings() {
         use crate::{binance, coinbase, kraken};
-        let cases: [(fn(&Symbol) -> String, &str, &str); 4] = [
+        type Spelling = fn(&Symbol) -> String;
+        let cases: [(Spelling, &str, &str); 4] = [
             (binance::symbols::wire_symbol, "BTC/USDT", "BTCUSDT"),
             (
                 binance::symbols::depth_stream,

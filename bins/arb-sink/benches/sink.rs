@@ -30,7 +30,7 @@ use clap::Parser;
 use rust_decimal::Decimal;
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
-use sqlx::{Connection, PgPool, Postgres};
+use sqlx::{Connection, Encode, PgPool, Postgres, Type};
 
 const BATCH: usize = 2_000;
 
@@ -254,20 +254,21 @@ async fn unnest_batches(pool: &PgPool, books: &[BookSnapshot]) -> Duration {
         .bind(&symbol)
         .bind(&seq)
         .bind(&bb)
-        .bind(&ba)
-        .bind(&bp)
-        .bind(&bs)
-        .bind(&ap)
-        .bind(&asz);
-        commit(pool, insert).await;
+        .bind(&ba);
+        commit(pool, insert, [&bp, &bs, &ap, &asz]).await;
     }
     start.elapsed()
 }
 
-/// One statement in a transaction of its own, committed.
-async fn commit(pool: &PgPool, statement: Query<'_, Postgres, PgArguments>) {
+/// Binds the level arrays both inserts end with (bid prices, bid sizes, ask
+/// prices, ask sizes) and commits the statement in a transaction of its own.
+async fn commit<'q, T>(pool: &PgPool, insert: Query<'q, Postgres, PgArguments>, levels: [&'q T; 4])
+where
+    T: Encode<'q, Postgres> + Type<Postgres> + Sync,
+{
+    let insert = levels.into_iter().fold(insert, |q, side| q.bind(side));
     let mut tx = pool.begin().await.unwrap();
-    statement.execute(&mut *tx).await.unwrap();
+    insert.execute(&mut *tx).await.unwrap();
     tx.commit().await.unwrap();
 }
 
@@ -290,12 +291,8 @@ async fn naive(pool: &PgPool, books: &[BookSnapshot]) -> Duration {
         .bind(b.symbol.to_string())
         .bind(b.sequence.map(|s| s as i64))
         .bind(bp[0])
-        .bind(ap[0])
-        .bind(&bp)
-        .bind(&bs)
-        .bind(&ap)
-        .bind(&asz);
-        commit(pool, insert).await;
+        .bind(ap[0]);
+        commit(pool, insert, [&bp, &bs, &ap, &asz]).await;
     }
     start.elapsed()
 }

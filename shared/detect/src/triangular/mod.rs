@@ -151,7 +151,7 @@ impl Strategy for Triangular {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::book_store::tests::{book, dec, nothing, only, top};
+    use crate::book_store::tests::{dec, nothing, only, top};
     use crate::core::Detector;
     use crate::settings::Fees;
     use crate::settings::tests::config;
@@ -227,9 +227,8 @@ mod tests {
     #[test]
     fn only_triangles_touching_the_symbol_are_evaluated() {
         let mut d = TriangularDetector::new(cfg());
-        let flat = |sym: &str, ms: i64, bid: &str, ask: &str| {
-            book("v", sym, ms, &[(bid, "1")], &[(ask, "1")])
-        };
+        let flat =
+            |sym: &str, ms: i64, bid: &str, ask: &str| top("v", sym, ms, (bid, "1"), (ask, "1"));
         d.on_book(&flat("BTC/USD", 0, "99", "100"));
         d.on_book(&flat("ETH/USD", 0, "4.9", "5"));
         d.on_book(&flat("SOL/USD", 0, "0.9", "1"));

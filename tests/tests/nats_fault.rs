@@ -51,8 +51,5 @@ async fn nats_killed_and_restarted_the_sink_recovers_by_itself() {
         4_000,
         "nothing lost, nothing duplicated"
     );
-    sink.stop().await;
-
-    tb.cleanup().await;
-    db.cleanup().await;
+    teardown(&mut sink, tb, db).await;
 }

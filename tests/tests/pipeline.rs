@@ -10,10 +10,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use arb_contract::subject::StreamKind;
-use arb_contract::time::{Timestamp, from_nanos};
-use arb_contract::{
-    BookSnapshot, ChecksumStatus, EpisodeState, Level, Opportunity, OpportunityKind, RuntimeState,
-};
+use arb_contract::{BookSnapshot, EpisodeState, Opportunity, OpportunityKind, RuntimeState};
 use arb_testkit::*;
 use futures::StreamExt;
 
@@ -55,8 +52,7 @@ async fn heartbeats_until(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sim_feed_to_detectors_to_sink_once_per_episode() {
-    let tb = TestBus::new("pipeline").await;
-    let db = TestDb::new("pipeline").await;
+    let (tb, db) = bus_and_db("pipeline").await;
     let environment = env(&tb, &db.url);
     let mut opps = subscribe(&tb.bus, tb.bus.subjects.with_prefix("arb.opp.>")).await;
     let mut beats = subscribe(&tb.bus, tb.bus.subjects.with_prefix("sys.state.>")).await;
@@ -224,38 +220,17 @@ async fn sim_feed_to_detectors_to_sink_once_per_episode() {
         "the books were stored too"
     );
 
-    sink.stop().await;
-    tb.cleanup().await;
-    db.cleanup().await;
+    teardown(&mut sink, tb, db).await;
 }
 
-fn at_ms(ms: i64) -> Timestamp {
-    from_nanos(1_800_000_000_000_000_000 + ms * 1_000_000)
-}
-
+/// A BTC/USD book of `venue` at `ms`.
 fn book(venue: &str, ms: i64, bids: &[(&str, &str)], asks: &[(&str, &str)]) -> BookSnapshot {
-    let levels = |l: &[(&str, &str)]| {
-        l.iter()
-            .map(|(p, q)| Level::new(p.parse().unwrap(), q.parse().unwrap()))
-            .collect()
-    };
-    BookSnapshot {
-        id: arb_contract::ids::derive(at_ms(ms), &[b"pipeline-book", venue.as_bytes()]),
-        venue: venue.into(),
-        symbol: "BTC/USD".parse().unwrap(),
-        exchange_ts: Some(at_ms(ms)),
-        received_ts: at_ms(ms + 1),
-        sequence: Some(ms as u64),
-        checksum: ChecksumStatus::NotProvided,
-        bids: levels(bids),
-        asks: levels(asks),
-    }
+    messages::book_at(venue, "BTC/USD", ms, bids, asks)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_book_is_dead_lettered_stored_in_audit_events_and_opens_nothing() {
-    let tb = TestBus::new("pipeline-invalid").await;
-    let db = TestDb::new("pipeline_invalid").await;
+    let (tb, db) = bus_and_db("pipeline_invalid").await;
     let environment = env(&tb, &db.url);
     let mut sink = Proc::sink(&tb, &db.url);
     let mut cross = detector("cross", &environment);
@@ -340,7 +315,7 @@ async fn an_invalid_book_is_dead_lettered_stored_in_audit_events_and_opens_nothi
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert_eq!(
         (rows[0].1.as_str(), rows[0].2),
-        ("open", at_ms(20)),
+        ("open", messages::at_ms(20)),
         "{rows:?}"
     );
     assert_eq!(rows[1].1, "close", "{rows:?}");
@@ -368,7 +343,5 @@ async fn an_invalid_book_is_dead_lettered_stored_in_audit_events_and_opens_nothi
         "the two valid books only"
     );
 
-    sink.stop().await;
-    tb.cleanup().await;
-    db.cleanup().await;
+    teardown(&mut sink, tb, db).await;
 }

@@ -159,9 +159,7 @@ async fn ack_floors(tb: &TestBus) -> Vec<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_mixed_messages_land_once_with_their_values_and_never_twice() {
-    let tb = TestBus::new("sink_mixed").await;
-    let db = TestDb::new("sink_mixed").await;
-    let mut sink = Proc::sink(&tb, &db.url);
+    let (tb, db, mut sink) = with_sink("sink_mixed").await;
 
     let msgs = messages::mixed(0, 10_000);
     let expected: HashMap<uuid::Uuid, (&'static str, String)> =
@@ -196,12 +194,8 @@ async fn ten_thousand_mixed_messages_land_once_with_their_values_and_never_twice
         tb.stream_messages(StreamKind::Md).await > before,
         "the copies are in the stream"
     );
-    wait_until(
-        "the sink consumed the copies",
-        Duration::from_secs(180),
-        || tb.all_caught_up("sink"),
-    )
-    .await;
+    tb.wait_caught_up("sink", "the sink consumed the copies")
+        .await;
     assert_eq!(db.producer_rows().await, 10_000, "no duplicate rows");
     assert_eq!(stored_rows(&db).await.len(), stored.len());
 
@@ -225,9 +219,7 @@ async fn ten_thousand_mixed_messages_land_once_with_their_values_and_never_twice
     )
     .await;
 
-    sink.stop().await;
-    tb.cleanup().await;
-    db.cleanup().await;
+    teardown(&mut sink, tb, db).await;
 }
 
 fn malformed(i: u64) -> (Option<async_nats::HeaderMap>, Bytes) {
@@ -265,9 +257,7 @@ fn malformed(i: u64) -> (Option<async_nats::HeaderMap>, Bytes) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_payloads_are_dead_lettered_and_the_sink_keeps_going() {
-    let tb = TestBus::new("sink_dlq").await;
-    let db = TestDb::new("sink_dlq").await;
-    let mut sink = Proc::sink(&tb, &db.url);
+    let (tb, db, mut sink) = with_sink("sink_dlq").await;
     let subject = tb
         .bus
         .subjects
@@ -358,12 +348,8 @@ async fn malformed_payloads_are_dead_lettered_and_the_sink_keeps_going() {
         .unwrap();
     // Acked only after their dead letters are published: once nothing is
     // left unacked, every one of them is on sys.dlq.sink.
-    wait_until(
-        "no malformed message left unacked",
-        Duration::from_secs(30),
-        || tb.all_caught_up("sink"),
-    )
-    .await;
+    tb.wait_caught_up("sink", "no malformed message left unacked")
+        .await;
     assert_eq!(
         consumer.info().await.unwrap().num_pending,
         100,
@@ -388,9 +374,7 @@ async fn malformed_payloads_are_dead_lettered_and_the_sink_keeps_going() {
         "dead letters are not duplicated"
     );
 
-    sink.stop().await;
-    tb.cleanup().await;
-    db.cleanup().await;
+    teardown(&mut sink, tb, db).await;
 }
 
 /// Publishes `msgs` at about `rate` per second from a connection of its own.
@@ -410,19 +394,14 @@ async fn stored_exactly_once(tb: &TestBus, db: &TestDb, total: i64, what: &str, 
         db.producer_rows().await >= total
     })
     .await;
-    wait_until(
-        "the consumer has nothing pending",
-        Duration::from_secs(60),
-        || tb.all_caught_up("sink"),
-    )
-    .await;
+    tb.wait_caught_up("sink", "the consumer has nothing pending")
+        .await;
     assert_eq!(db.producer_rows().await, total, "{why}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_while_messages_flow_loses_and_duplicates_nothing() {
-    let tb = TestBus::new("sink_kill").await;
-    let db = TestDb::new("sink_kill").await;
+    let (tb, db) = bus_and_db("sink_kill").await;
     let environment = env(&tb, &db.url);
     let args = with_flag(sink_args("sink"), "--heartbeat-interval", "250ms");
     let mut beats = Heartbeats::subscribe(&tb).await;
@@ -460,15 +439,12 @@ async fn sigkill_while_messages_flow_loses_and_duplicates_nothing() {
         seen_between_kills.windows(2).any(|w| w[1] > w[0]),
         "the sink was writing between the kills: {seen_between_kills:?}"
     );
-    sink.stop().await;
-    tb.cleanup().await;
-    db.cleanup().await;
+    teardown(&mut sink, tb, db).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_cut_off_then_back_the_sink_recovers_by_itself() {
-    let tb = TestBus::new("sink_pgcut").await;
-    let db = TestDb::new("sink_pgcut").await;
+    let (tb, db) = bus_and_db("sink_pgcut").await;
     let upstream = {
         let u = url::Url::parse(&db.url).unwrap();
         format!(
@@ -550,9 +526,7 @@ async fn postgres_cut_off_then_back_the_sink_recovers_by_itself() {
         "nothing lost, nothing duplicated",
     )
     .await;
-    sink.stop().await;
-    tb.cleanup().await;
-    db.cleanup().await;
+    teardown(&mut sink, tb, db).await;
 }
 
 /// Publishes each payload on its book's subject with the contract's headers,
@@ -584,9 +558,7 @@ async fn dead_letters(db: &TestDb) -> Vec<(String, String, Vec<u8>, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_books_are_dead_lettered_and_never_stored() {
-    let tb = TestBus::new("sink_invalid").await;
-    let db = TestDb::new("sink_invalid").await;
-    let mut sink = Proc::sink(&tb, &db.url);
+    let (tb, db, mut sink) = with_sink("sink_invalid").await;
     let book = |n: u64| sample::book(n, "kraken", "BTC/USD", 5, messages::at(n));
     // Valid books, each then broken in one way; the reason the sink must give.
     let mut invalid: Vec<(BookSnapshot, String)> = Vec::new();
@@ -638,12 +610,8 @@ async fn invalid_books_are_dead_lettered_and_never_stored() {
 
     // Once the sink has acked the whole stream, every book is either stored
     // or dead-lettered.
-    wait_until(
-        "the sink has acked the whole stream",
-        Duration::from_secs(60),
-        || tb.all_caught_up("sink"),
-    )
-    .await;
+    tb.wait_caught_up("sink", "the sink has acked the whole stream")
+        .await;
 
     let stored: HashSet<uuid::Uuid> = db.ids("market_snapshots").await.into_iter().collect();
     assert_eq!(
@@ -675,9 +643,7 @@ async fn invalid_books_are_dead_lettered_and_never_stored() {
             "dead letter reason {reason:?} does not say {why:?}"
         );
     }
-    sink.stop().await;
-    tb.cleanup().await;
-    db.cleanup().await;
+    teardown(&mut sink, tb, db).await;
 }
 
 /// MessagePack with named fields of a JSON value, compact as `rmp_serde`
@@ -796,9 +762,7 @@ async fn stored_then_deleted(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_book_whose_id_is_text_is_stored_like_one_with_a_binary_id() {
-    let tb = TestBus::new("sink_text_id").await;
-    let db = TestDb::new("sink_text_id").await;
-    let mut sink = Proc::sink(&tb, &db.url);
+    let (tb, db, mut sink) = with_sink("sink_text_id").await;
     let b = sample::book(7, "binance", "ETH/USD", 10, messages::t0());
     let json = serde_json::to_value(&b).unwrap();
     assert_eq!(json["id"], b.id.to_string(), "as JSON the id is text");
@@ -848,14 +812,8 @@ async fn a_book_whose_id_is_text_is_stored_like_one_with_a_binary_id() {
         rows[0], rows[1],
         "times as integers or as text: the same row"
     );
-    wait_until(
-        "the sink has acked the whole stream",
-        Duration::from_secs(30),
-        || tb.all_caught_up("sink"),
-    )
-    .await;
+    tb.wait_caught_up("sink", "the sink has acked the whole stream")
+        .await;
     assert!(dead_letters(&db).await.is_empty(), "no book was refused");
-    sink.stop().await;
-    tb.cleanup().await;
-    db.cleanup().await;
+    teardown(&mut sink, tb, db).await;
 }

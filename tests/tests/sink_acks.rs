@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use arb_contract::Decoded;
 use arb_contract::subject::StreamKind;
 use arb_runtime::bus::AckPolicy;
 use arb_testkit::*;
@@ -69,13 +70,24 @@ async fn settled(
         .expect("the sink's consumer")
 }
 
+/// Before the sink under test: the test's bus and database, the sink's MD
+/// durable as an earlier process made it (acking with `policy`), and books
+/// `0..n` published.
+async fn earlier_process(
+    name: &str,
+    policy: AckPolicy,
+    n: u64,
+) -> (TestBus, TestDb, PullConsumer, Vec<Decoded>) {
+    let (tb, db) = bus_and_db(name).await;
+    let consumer = md_consumer(&tb, policy).await;
+    let books = messages::books(0, n);
+    tb.publish_all(&books).await;
+    (tb, db, consumer, books)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliveries_a_dead_process_never_committed_are_written_before_they_are_acked() {
-    let tb = TestBus::new("acks_gap").await;
-    let db = TestDb::new("acks_gap").await;
-    let consumer = md_consumer(&tb, AckPolicy::All).await;
-    let first = messages::books(0, 300);
-    tb.publish_all(&first).await;
+    let (tb, db, consumer, first) = earlier_process("acks_gap", AckPolicy::All, 300).await;
     // A sink that received 100 messages and was killed before its commit.
     drop(take_and_die(&consumer, 100).await);
     // A message no process has received yet is deleted from the stream: it
@@ -99,18 +111,12 @@ async fn deliveries_a_dead_process_never_committed_are_written_before_they_are_a
         info.ack_floor.stream_sequence, 500,
         "one ack floor over all 500 sequences"
     );
-    sink.stop().await;
-    tb.cleanup().await;
-    db.cleanup().await;
+    teardown(&mut sink, tb, db).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_with_explicit_acks_is_recreated_at_its_ack_floor() {
-    let tb = TestBus::new("acks_migrate").await;
-    let db = TestDb::new("acks_migrate").await;
-    let consumer = md_consumer(&tb, AckPolicy::Explicit).await;
-    let msgs = messages::books(0, 100);
-    tb.publish_all(&msgs).await;
+    let (tb, db, consumer, msgs) = earlier_process("acks_migrate", AckPolicy::Explicit, 100).await;
     // An earlier sink (explicit acks) stored and acked 30, and held 10 more.
     let taken = take_and_die(&consumer, 40).await;
     for m in &taken[..30] {
@@ -123,7 +129,5 @@ async fn a_consumer_with_explicit_acks_is_recreated_at_its_ack_floor() {
     let info = settled(&tb, &db, &messages::ids(&msgs[30..])).await;
     assert_eq!(info.config.ack_policy, AckPolicy::All);
     assert_eq!(info.ack_floor.stream_sequence, 100);
-    sink.stop().await;
-    tb.cleanup().await;
-    db.cleanup().await;
+    teardown(&mut sink, tb, db).await;
 }

@@ -26,6 +26,10 @@ pub fn test_stream_args() -> StreamArgs {
     }
 }
 
+/// Generous: a durable catching up on thousands of messages on a loaded
+/// machine. A wait that ends in a panic, never a timing assertion.
+pub const CATCH_UP: Duration = Duration::from_secs(180);
+
 /// A subject prefix of a test's own.
 pub fn test_prefix(name: &str) -> String {
     format!("t.{}", unique(name))
@@ -174,6 +178,12 @@ impl TestBus {
     ) -> Option<async_nats::jetstream::consumer::Info> {
         let s = self.bus.js.get_stream(self.bus.subjects.stream_name(kind));
         s.await.ok()?.consumer_info(durable).await.ok()
+    }
+
+    /// Waits until `durable` has caught up on every stream; panics naming
+    /// `what` if it has not within [`CATCH_UP`].
+    pub async fn wait_caught_up(&self, durable: &str, what: &str) {
+        crate::wait::wait_until(what, CATCH_UP, || self.all_caught_up(durable)).await;
     }
 
     /// Deletes this prefix's streams.

@@ -12,6 +12,7 @@
 pub mod args;
 pub mod bus;
 pub mod db;
+pub mod fixture;
 pub mod messages;
 pub mod nats;
 pub mod proc;
@@ -22,6 +23,7 @@ pub mod ws;
 pub use args::{detector_args, env, env_on, sim_feed_args, sink_args, stream_limit_args, strings};
 pub use bus::{TestBus, nats_url, subscribe, test_prefix, test_stream_args};
 pub use db::{TestDb, admin_database_url};
+pub use fixture::{bus_and_db, teardown, with_sink};
 pub use nats::NatsServer;
 pub use proc::{Proc, bin};
 pub use proxy::CutProxy;

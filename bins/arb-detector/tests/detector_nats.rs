@@ -8,25 +8,20 @@ mod common;
 
 use arb_contract::subject::StreamKind;
 use arb_contract::{EpisodeState, Opportunity, OpportunityKind, Side};
-use arb_testkit::{TestBus, WAIT, wait_until};
+use arb_testkit::{WAIT, wait_until};
 use common::*;
 
 #[tokio::test]
 async fn cross_episode_opens_once_closes_once_and_survives_a_bad_payload() {
-    let tb = TestBus::new("detector").await;
-    let mut opps = subscribe(&tb, "arb.opp.>").await;
-    let mut letters = subscribe(&tb, "sys.dlq.detector-cross").await;
-    let mut det = start_detector(
-        &tb,
-        "cross",
-        &[
-            "--fee=sim-a=0.001,sim-b=0.002",
-            "--min-net-edge-bps=5",
-            "--edge-tolerance-bps=2",
-            "--max-book-age=10s",
-        ],
-    )
-    .await;
+    let flags = [
+        "--fee=sim-a=0.001,sim-b=0.002",
+        "--min-net-edge-bps=5",
+        "--edge-tolerance-bps=2",
+        "--max-book-age=10s",
+    ];
+    let mut d = Detector::start("cross", &flags).await;
+    let tb = &d.tb;
+    let mut letters = subscribe(tb, "sys.dlq.detector-cross").await;
 
     // sim-a asks 100, sim-b bids 101: buy a, sell b. Net of fees:
     // 101 × 0.998 − 100 × 1.001 = 0.698 on 100 → 69.8 bp; gross 100 bp.
@@ -39,7 +34,7 @@ async fn cross_episode_opens_once_closes_once_and_survives_a_bad_payload() {
         book("sim-b", "BTC/USD", 40, ("101.01", "1"), ("102", "1")),
         book("sim-b", "BTC/USD", 50, ("100.2", "1"), ("102", "1")),
     ];
-    publish_books(&tb, &first).await;
+    publish_books(tb, &first).await;
 
     // A bad payload on a book subject.
     let bad_subject = tb.bus.subjects.with_prefix("md.book.sim-a.BTC-USD");
@@ -55,13 +50,13 @@ async fn cross_episode_opens_once_closes_once_and_survives_a_bad_payload() {
         book("sim-a", "ETH/USD", 60, ("9", "2"), ("10", "2")),
         book("sim-b", "ETH/USD", 70, ("10.2", "1"), ("10.5", "1")),
     ];
-    publish_books(&tb, &second).await;
+    publish_books(tb, &second).await;
 
     // Messages arrive in the order the books were processed, so everything
     // the first books caused is in before the second episode's open.
     let mut got = Vec::new();
     loop {
-        let o = next_opp(&mut opps, "an opportunity").await;
+        let o = next_opp(&mut d.opps, "an opportunity").await;
         let done = o.key.starts_with("ETH-USD") && o.state == EpisodeState::Open;
         got.push(o);
         if done {
@@ -135,30 +130,23 @@ async fn cross_episode_opens_once_closes_once_and_survives_a_bad_payload() {
     assert_eq!(letter.payload, b"this is not a book");
 
     // SIGTERM: the open ETH episode is closed, and the process exits 0.
-    let status = det.terminate().await;
-    assert!(status.success(), "detector exited with {status}");
-    let last = next_opp(&mut opps, "the close at shutdown").await;
+    d.stop().await;
+    let last = next_opp(&mut d.opps, "the close at shutdown").await;
     assert_eq!(
         (last.key.as_str(), last.state, last.episode_id),
         ("ETH-USD_sim-a_sim-b", EpisodeState::Close, eth.episode_id)
     );
-    tb.cleanup().await;
+    d.tb.cleanup().await;
 }
 
 #[tokio::test]
 async fn triangular_episode_opens_and_closes() {
-    let tb = TestBus::new("detector").await;
-    let mut opps = subscribe(&tb, "arb.opp.triangular.>").await;
-    let mut det = start_detector(
-        &tb,
-        "triangular",
-        &[
-            "--start-currency=USD",
-            "--default-fee=0.001",
-            "--min-net-edge-bps=5",
-        ],
-    )
-    .await;
+    let flags = [
+        "--start-currency=USD",
+        "--default-fee=0.001",
+        "--min-net-edge-bps=5",
+    ];
+    let mut d = Detector::start("triangular", &flags).await;
     // USD → BTC (ask 100) → ETH (ask 0.05) → USD (bid 5.1): 200 bp gross,
     // 1.02 × 0.999³ → 169.4306 bp net; then ETH/USD's bid falls to 5.0.
     let books = vec![
@@ -167,9 +155,9 @@ async fn triangular_episode_opens_and_closes() {
         book("sim-c", "ETH/USD", 0, ("5.1", "100"), ("5.2", "100")),
         book("sim-c", "ETH/USD", 10, ("5.0", "100"), ("5.2", "100")),
     ];
-    publish_books(&tb, &books).await;
-    let open = next_opp(&mut opps, "the triangular open").await;
-    let close = next_opp(&mut opps, "the triangular close").await;
+    publish_books(&d.tb, &books).await;
+    let open = next_opp(&mut d.opps, "the triangular open").await;
+    let close = next_opp(&mut d.opps, "the triangular close").await;
     assert_eq!(
         (open.state, close.state),
         (EpisodeState::Open, EpisodeState::Close)
@@ -180,30 +168,24 @@ async fn triangular_episode_opens_and_closes() {
     assert_eq!(open.gross_edge_bps, dec("200"));
     assert_eq!(open.legs.len(), 3);
     assert_eq!(close.duration_ms, Some(10));
-    let status = det.terminate().await;
-    assert!(status.success(), "detector exited with {status}");
-    tb.cleanup().await;
+    d.stop().await;
+    d.tb.cleanup().await;
 }
 
 #[tokio::test]
 async fn core_publish_opportunities_are_still_stored_by_the_arb_stream() {
-    let tb = TestBus::new("detector").await;
-    let mut opps = subscribe(&tb, "arb.opp.>").await;
-    let mut det = start_detector(
-        &tb,
-        "cross",
-        &["--core-publish", "--fee=sim-a=0.001,sim-b=0.002"],
-    )
-    .await;
+    let flags = ["--core-publish", "--fee=sim-a=0.001,sim-b=0.002"];
+    let mut d = Detector::start("cross", &flags).await;
+    let tb = &d.tb;
     publish_books(
-        &tb,
+        tb,
         &[
             book("sim-a", "BTC/USD", 0, ("99", "1"), ("100", "1")),
             book("sim-b", "BTC/USD", 10, ("101", "1"), ("102", "1")),
         ],
     )
     .await;
-    let open = next_opp(&mut opps, "the open").await;
+    let open = next_opp(&mut d.opps, "the open").await;
     assert_eq!(
         (open.key.as_str(), open.state),
         ("BTC-USD_sim-a_sim-b", EpisodeState::Open)
@@ -235,7 +217,6 @@ async fn core_publish_opportunities_are_still_stored_by_the_arb_stream() {
         .expect("stored opportunity decodes");
     assert_eq!(stored.id, open.id);
     assert_eq!(stored.net_edge_bps, dec("69.8"));
-    let status = det.terminate().await;
-    assert!(status.success(), "detector exited with {status}");
-    tb.cleanup().await;
+    d.stop().await;
+    d.tb.cleanup().await;
 }

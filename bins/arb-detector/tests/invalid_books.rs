@@ -11,9 +11,8 @@ mod common;
 
 use arb_contract::codec;
 use arb_contract::time::from_nanos;
-use arb_contract::{BookSnapshot, EpisodeState, RuntimeState};
+use arb_contract::{BookSnapshot, EpisodeState, Level, RuntimeState};
 use arb_detector::Config;
-use arb_testkit::TestBus;
 use clap::Parser;
 use common::*;
 
@@ -23,78 +22,92 @@ const FLAGS: [&str; 3] = [
     "--max-book-age=10s",
 ];
 
-/// One way to be invalid, and what the dead letter's reason says about it.
+/// One way to be invalid, and what the dead letter's reason says about it
+/// (which names the case too).
 struct Case {
-    what: &'static str,
     book: BookSnapshot,
-    reason: &'static str,
+    reason: String,
 }
 
 /// sim-a's book: asks 100.
 fn sim_a() -> BookSnapshot {
-    book_at("sim-a", "BTC/USD", 0, &[("99", "1")], &[("100", "1")])
+    book("sim-a", "BTC/USD", 0, ("99", "1"), ("100", "1"))
 }
 
-/// sim-b's book at `ms`: bids 101 (sell there what sim-a sells at 100), with
-/// `bids` and `asks` in place of its two levels a side when given.
-fn sim_b(ms: i64, bids: Option<&[(&str, &str)]>, asks: Option<&[(&str, &str)]>) -> BookSnapshot {
-    book_at(
-        "sim-b",
-        "BTC/USD",
-        ms,
-        bids.unwrap_or(&[("101", "1"), ("100.5", "1")]),
-        asks.unwrap_or(&[("102", "1"), ("102.5", "1")]),
-    )
+/// sim-b's book at `ms`: bids 101 (sell there what sim-a sells at 100), two
+/// levels a side.
+fn sim_b(ms: i64) -> BookSnapshot {
+    BookSnapshot {
+        bids: levels(&[("101", "1"), ("100.5", "1")]),
+        asks: levels(&[("102", "1"), ("102.5", "1")]),
+        ..book("sim-b", "BTC/USD", ms, ("101", "1"), ("102", "1"))
+    }
+}
+
+/// One case a row `(side, price, size, what is wrong)`: sim-b's book with
+/// its second `side` level (`bid` or `ask`) made bad, at `first_ms`, the
+/// next at 1 ms later, and so on.
+fn bad_levels(first_ms: i64, rows: &[(&str, &str, &str, &str)]) -> Vec<Case> {
+    let case = |ms, &(side, price, size, why): &(&str, &str, &str, &str)| {
+        let mut book = sim_b(ms);
+        let levels = if side == "bid" {
+            &mut book.bids
+        } else {
+            &mut book.asks
+        };
+        levels[1] = Level::new(dec(price), dec(size));
+        Case {
+            book,
+            reason: format!("{side} level 1: {why}"),
+        }
+    };
+    (first_ms..)
+        .zip(rows)
+        .map(|(ms, row)| case(ms, row))
+        .collect()
 }
 
 /// Bad levels: out of order, twice, and a size that is not positive.
 fn level_cases() -> Vec<Case> {
-    vec![
-        Case {
-            what: "an extra ask level out of order",
-            book: sim_b(10, None, Some(&[("102", "1"), ("101.5", "1")])),
-            reason: "ask level 1: price 101.5 does not come above the one before it",
-        },
-        Case {
-            what: "a bid level twice",
-            book: sim_b(11, Some(&[("101", "1"), ("101", "1")]), None),
-            reason: "bid level 1: price 101 does not come below the one before it",
-        },
-        Case {
-            what: "a negative size",
-            book: sim_b(12, Some(&[("101", "1"), ("100.5", "-1")]), None),
-            reason: "bid level 1: size -1 is not positive",
-        },
-        Case {
-            what: "a zero size",
-            book: sim_b(13, None, Some(&[("102", "1"), ("102.5", "0")])),
-            reason: "ask level 1: size 0 is not positive",
-        },
-    ]
+    bad_levels(
+        10,
+        &[
+            (
+                "ask",
+                "101.5",
+                "1",
+                "price 101.5 does not come above the one before it",
+            ),
+            (
+                "bid",
+                "101",
+                "1",
+                "price 101 does not come below the one before it",
+            ),
+            ("bid", "100.5", "-1", "size -1 is not positive"),
+            ("ask", "102.5", "0", "size 0 is not positive"),
+        ],
+    )
 }
 
 /// Prices that are not positive, and a time that cannot be right.
 fn price_and_time_cases() -> Vec<Case> {
-    let mut seconds_as_nanos = sim_b(22, None, None);
+    let mut cases = bad_levels(
+        20,
+        &[
+            ("ask", "-102.5", "1", "price -102.5 is not positive"),
+            ("bid", "0", "1", "price 0 is not positive"),
+        ],
+    );
     // A producer's unit mistake: seconds where nanoseconds belong.
+    let mut seconds_as_nanos = sim_b(22);
     seconds_as_nanos.received_ts = from_nanos(1_800_000_000);
-    vec![
-        Case {
-            what: "a negative price",
-            book: sim_b(20, None, Some(&[("102", "1"), ("-102.5", "1")])),
-            reason: "ask level 1: price -102.5 is not positive",
-        },
-        Case {
-            what: "a zero price",
-            book: sim_b(21, Some(&[("101", "1"), ("0", "1")]), None),
-            reason: "bid level 1: price 0 is not positive",
-        },
-        Case {
-            what: "an absurd receive time",
-            book: seconds_as_nanos,
-            reason: "received_ts 1970-01-01T00:00:01.800+00:00 is outside 2000-01-01 .. 2200-01-01",
-        },
-    ]
+    cases.push(Case {
+        book: seconds_as_nanos,
+        reason: "received_ts 1970-01-01T00:00:01.800+00:00 is outside 2000-01-01 .. 2200-01-01"
+            .into(),
+    });
+    cases
 }
 
 /// Each bad book, were it used, would open an opportunity next to sim-a's:
@@ -116,7 +129,7 @@ fn assert_each_would_open_an_opportunity(cases: &[Case]) {
         assert!(
             out.iter().any(|o| o.state == EpisodeState::Open),
             "{}: the book would not open an opportunity even if used, so it shows nothing",
-            case.what
+            case.reason
         );
     }
 }
@@ -128,30 +141,29 @@ async fn invalid_books_are_dead_lettered_and_never_used(cases: Vec<Case>) {
     );
     assert_each_would_open_an_opportunity(&cases);
 
-    let tb = TestBus::new("detector-invalid").await;
-    let mut opps = subscribe(&tb, "arb.opp.>").await;
-    let mut letters = subscribe(&tb, "sys.dlq.detector-cross").await;
-    let mut beats = subscribe(&tb, "sys.state.detector-cross").await;
-    let mut det = start_detector(&tb, "cross", &FLAGS).await;
+    let mut d = Detector::start("cross", &FLAGS).await;
+    let tb = &d.tb;
+    let mut letters = subscribe(tb, "sys.dlq.detector-cross").await;
+    let mut beats = subscribe(tb, "sys.state.detector-cross").await;
 
-    publish_books(&tb, &[sim_a()]).await;
+    publish_books(tb, &[sim_a()]).await;
     let subject = tb.bus.subjects.with_prefix("md.book.sim-b.BTC-USD");
     for case in &cases {
-        publish_books(&tb, std::slice::from_ref(&case.book)).await;
-        let letter = next_letter(&mut letters, &format!("dead letter for {}", case.what)).await;
-        assert_eq!(letter.service, "detector-cross", "{}", case.what);
-        assert_eq!(letter.subject, subject, "{}", case.what);
+        publish_books(tb, std::slice::from_ref(&case.book)).await;
+        let letter = next_letter(&mut letters, &format!("dead letter for {}", case.reason)).await;
+        assert_eq!(letter.service, "detector-cross", "{}", case.reason);
+        assert_eq!(letter.subject, subject, "{}", case.reason);
         assert_eq!(
             letter.reason,
             format!("invalid message: {}", case.reason),
             "{}",
-            case.what
+            case.reason
         );
         assert_eq!(
             letter.payload,
             codec::encode(&case.book).unwrap(),
             "{}: the letter carries the book's bytes",
-            case.what
+            case.reason
         );
         assert_eq!(
             letter.headers.get("Nats-Msg-Id"),
@@ -161,9 +173,9 @@ async fn invalid_books_are_dead_lettered_and_never_used(cases: Vec<Case>) {
 
     // The same pair, valid. The detector publishes in the order it reads,
     // so an opportunity from any bad book would have come first.
-    let valid = sim_b(100, None, None);
-    publish_books(&tb, &[valid]).await;
-    let open = next_opp(&mut opps, "opportunity from the valid pair").await;
+    let valid = sim_b(100);
+    publish_books(tb, &[valid]).await;
+    let open = next_opp(&mut d.opps, "opportunity from the valid pair").await;
     assert_eq!(
         (open.state, open.key.as_str(), open.book_ts),
         (EpisodeState::Open, "BTC-USD_sim-a_sim-b", at_ms(100)),
@@ -171,9 +183,8 @@ async fn invalid_books_are_dead_lettered_and_never_used(cases: Vec<Case>) {
     );
 
     // SIGTERM closes it; nothing else was published.
-    let status = det.terminate().await;
-    assert!(status.success(), "detector exited with {status}");
-    let close = next_opp(&mut opps, "close at shutdown").await;
+    d.stop().await;
+    let close = next_opp(&mut d.opps, "close at shutdown").await;
     assert_eq!(
         (close.state, close.episode_id),
         (EpisodeState::Close, open.episode_id)
@@ -201,7 +212,7 @@ async fn invalid_books_are_dead_lettered_and_never_used(cases: Vec<Case>) {
             last.counters
         );
     }
-    tb.cleanup().await;
+    d.tb.cleanup().await;
 }
 
 #[tokio::test]

@@ -6,9 +6,9 @@
 
 use std::str::FromStr;
 
-use arb_contract::ids;
 use arb_contract::time::{Timestamp, from_nanos};
 use arb_contract::{BookSnapshot, ChecksumStatus, DeadLetter, Level, Message, Opportunity};
+use arb_contract::{ids, sample};
 use arb_testkit::{Proc, TestBus, WAIT, first_heartbeat, nats_url};
 use futures::StreamExt;
 use rust_decimal::Decimal;
@@ -22,27 +22,45 @@ const STREAM_FLAGS: [&str; 4] = [
     "--sys-max-bytes=64MiB",
 ];
 
-/// Starts `arb-detector` on the test bus with `args`, and waits for its
-/// first heartbeat: it is subscribed to books by then (it flushes its
-/// subscriptions before its first beat).
-pub async fn start_detector(tb: &TestBus, strategy: &str, args: &[&str]) -> Proc {
-    let args: Vec<String> = [
-        format!("--strategy={strategy}"),
-        "--heartbeat-interval=1s".into(),
-    ]
-    .into_iter()
-    .chain(STREAM_FLAGS.iter().map(|s| s.to_string()))
-    .chain(args.iter().map(|s| s.to_string()))
-    .collect();
-    let env = [
-        ("NATS_URL", nats_url()),
-        ("ARB_SUBJECT_PREFIX", tb.prefix.clone()),
-    ];
-    let det = Proc::spawn("arb-detector", &args, &env);
-    let service = format!("detector-{strategy}");
-    let state = first_heartbeat(&tb.bus, &service).await;
-    assert_eq!(state.service, service);
-    det
+/// The real `arb-detector` on a test bus of its own, and the opportunities
+/// it publishes.
+pub struct Detector {
+    pub tb: TestBus,
+    pub opps: async_nats::Subscriber,
+    proc: Proc,
+}
+
+impl Detector {
+    /// Starts `arb-detector --strategy=<strategy>` with `args`, and waits for
+    /// its first heartbeat: it is subscribed to books by then (it flushes its
+    /// subscriptions before its first beat).
+    pub async fn start(strategy: &str, args: &[&str]) -> Detector {
+        let tb = TestBus::new(&format!("detector-{strategy}")).await;
+        let opps = subscribe(&tb, "arb.opp.>").await;
+        let args: Vec<String> = [
+            format!("--strategy={strategy}"),
+            "--heartbeat-interval=1s".into(),
+        ]
+        .into_iter()
+        .chain(STREAM_FLAGS.iter().map(|s| s.to_string()))
+        .chain(args.iter().map(|s| s.to_string()))
+        .collect();
+        let env = [
+            ("NATS_URL", nats_url()),
+            ("ARB_SUBJECT_PREFIX", tb.prefix.clone()),
+        ];
+        let proc = Proc::spawn("arb-detector", &args, &env);
+        let service = format!("detector-{strategy}");
+        let state = first_heartbeat(&tb.bus, &service).await;
+        assert_eq!(state.service, service);
+        Detector { tb, opps, proc }
+    }
+
+    /// SIGTERM: the detector closes its open episodes and exits 0.
+    pub async fn stop(&mut self) {
+        let status = self.proc.terminate().await;
+        assert!(status.success(), "detector exited with {status}");
+    }
 }
 
 /// A core NATS subscription under the test's prefix, known to the server
@@ -93,32 +111,9 @@ pub fn levels(l: &[(&str, &str)]) -> Vec<Level> {
     l.iter().map(|(p, q)| Level::new(dec(p), dec(q))).collect()
 }
 
-/// A book of `venue` and `symbol` at `ms` (exchange time; received 1 ms
-/// later), its id derived from those.
-pub fn book_at(
-    venue: &str,
-    symbol: &str,
-    ms: i64,
-    bids: &[(&str, &str)],
-    asks: &[(&str, &str)],
-) -> BookSnapshot {
-    BookSnapshot {
-        id: ids::derive(
-            at_ms(ms),
-            &[b"test-book", venue.as_bytes(), symbol.as_bytes()],
-        ),
-        venue: venue.into(),
-        symbol: symbol.parse().unwrap(),
-        exchange_ts: Some(at_ms(ms)),
-        received_ts: at_ms(ms + 1),
-        sequence: Some(ms as u64),
-        checksum: ChecksumStatus::NotProvided,
-        bids: levels(bids),
-        asks: levels(asks),
-    }
-}
-
-/// A one-level book.
+/// A one-level book of `venue` and `symbol` at `ms` (exchange time; received
+/// 1 ms later), its id derived from those; the contract's sample book for
+/// the rest.
 pub fn book(
     venue: &str,
     symbol: &str,
@@ -126,7 +121,18 @@ pub fn book(
     bid: (&str, &str),
     ask: (&str, &str),
 ) -> BookSnapshot {
-    book_at(venue, symbol, ms, &[bid], &[ask])
+    BookSnapshot {
+        id: ids::derive(
+            at_ms(ms),
+            &[b"test-book", venue.as_bytes(), symbol.as_bytes()],
+        ),
+        received_ts: at_ms(ms + 1),
+        sequence: Some(ms as u64),
+        checksum: ChecksumStatus::NotProvided,
+        bids: levels(&[bid]),
+        asks: levels(&[ask]),
+        ..sample::book(0, venue, symbol, 0, at_ms(ms))
+    }
 }
 
 /// Publishes the books on their subjects, as a feed does (JetStream, so the

@@ -222,37 +222,28 @@ async fn ten_thousand_mixed_messages_land_once_with_their_values_and_never_twice
     teardown(&mut sink, tb, db).await;
 }
 
+/// Garbage of five kinds, by `i`: the (schema, content type) headers, if
+/// any, and a payload that does not decode under them.
 fn malformed(i: u64) -> (Option<async_nats::HeaderMap>, Bytes) {
-    let h = |schema: &str, ct: &str| {
-        Some(arb_runtime::headers::header_map([
-            (ARB_SCHEMA, schema),
-            (CONTENT_TYPE, ct),
-        ]))
+    let kind = i as usize % 5;
+    let headers = [
+        Some(("book_snapshot/1", codec::MSGPACK)),
+        Some(("book_snapshot/1", codec::JSON)),
+        Some(("no_such_thing/1", codec::MSGPACK)),
+        Some(("book_snapshot/7", codec::MSGPACK)),
+        None,
+    ][kind];
+    let payload = match kind {
+        0 => format!("\u{c1}not msgpack {i}"),
+        1 => format!("{{\"venue\": \"x\", \"n\": {i}"),
+        2 => format!("unknown schema {i}"),
+        3 => format!("future version {i}"),
+        _ => format!("{{\"venue\": \"kraken\", \"symbol\": \"BTC/USD\", \"missing\": {i}}}"),
     };
-    match i % 5 {
-        0 => (
-            h("book_snapshot/1", codec::MSGPACK),
-            Bytes::from(format!("\u{c1}not msgpack {i}")),
-        ),
-        1 => (
-            h("book_snapshot/1", codec::JSON),
-            Bytes::from(format!("{{\"venue\": \"x\", \"n\": {i}")),
-        ),
-        2 => (
-            h("no_such_thing/1", codec::MSGPACK),
-            Bytes::from(format!("unknown schema {i}")),
-        ),
-        3 => (
-            h("book_snapshot/7", codec::MSGPACK),
-            Bytes::from(format!("future version {i}")),
-        ),
-        _ => (
-            None,
-            Bytes::from(format!(
-                "{{\"venue\": \"kraken\", \"symbol\": \"BTC/USD\", \"missing\": {i}}}"
-            )),
-        ),
-    }
+    let headers = headers.map(|(schema, ct)| {
+        arb_runtime::headers::header_map([(ARB_SCHEMA, schema), (CONTENT_TYPE, ct)])
+    });
+    (headers, Bytes::from(payload))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

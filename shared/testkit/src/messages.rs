@@ -60,13 +60,12 @@ pub fn book_at(
             at_ms(ms),
             &[b"test-book", venue.as_bytes(), symbol.as_bytes()],
         ),
-        venue: venue.into(),
-        symbol: symbol.parse().expect("a symbol"),
-        exchange_ts: Some(at_ms(ms)),
         received_ts: at_ms(ms + 1),
         sequence: Some(ms as u64),
         checksum: ChecksumStatus::NotProvided,
         bids: levels(bids),
         asks: levels(asks),
+        // The venue, the symbol and the exchange time as the sample has them.
+        ..sample::book(0, venue, symbol, 0, at_ms(ms))
     }
 }

@@ -27,12 +27,12 @@ async fn cross_episode_opens_once_closes_once_and_survives_a_bad_payload() {
     // 101 × 0.998 − 100 × 1.001 = 0.698 on 100 → 69.8 bp; gross 100 bp.
     // Then the same prices on new ticks (no message), then b's bid falls (close).
     let first = vec![
-        book("sim-a", "BTC/USD", 0, ("99", "1"), ("100", "1")),
-        book("sim-b", "BTC/USD", 10, ("101", "1"), ("102", "1")),
-        book("sim-a", "BTC/USD", 20, ("99", "1"), ("100", "1")),
-        book("sim-b", "BTC/USD", 30, ("101", "1"), ("102", "1")),
-        book("sim-b", "BTC/USD", 40, ("101.01", "1"), ("102", "1")),
-        book("sim-b", "BTC/USD", 50, ("100.2", "1"), ("102", "1")),
+        book_at("sim-a", "BTC/USD", 0, &[("99", "1")], &[("100", "1")]),
+        book_at("sim-b", "BTC/USD", 10, &[("101", "1")], &[("102", "1")]),
+        book_at("sim-a", "BTC/USD", 20, &[("99", "1")], &[("100", "1")]),
+        book_at("sim-b", "BTC/USD", 30, &[("101", "1")], &[("102", "1")]),
+        book_at("sim-b", "BTC/USD", 40, &[("101.01", "1")], &[("102", "1")]),
+        book_at("sim-b", "BTC/USD", 50, &[("100.2", "1")], &[("102", "1")]),
     ];
     publish_books(tb, &first).await;
 
@@ -47,8 +47,8 @@ async fn cross_episode_opens_once_closes_once_and_survives_a_bad_payload() {
 
     // Then a second dislocation on ETH: it must still be detected.
     let second = vec![
-        book("sim-a", "ETH/USD", 60, ("9", "2"), ("10", "2")),
-        book("sim-b", "ETH/USD", 70, ("10.2", "1"), ("10.5", "1")),
+        book_at("sim-a", "ETH/USD", 60, &[("9", "2")], &[("10", "2")]),
+        book_at("sim-b", "ETH/USD", 70, &[("10.2", "1")], &[("10.5", "1")]),
     ];
     publish_books(tb, &second).await;
 
@@ -85,27 +85,18 @@ async fn cross_episode_opens_once_closes_once_and_survives_a_bad_payload() {
     assert_eq!(open.expected_profit, dec("0.698"));
     assert_eq!(open.notional, dec("100"));
     assert_eq!(open.currency, "USD");
-    assert_eq!(open.legs.len(), 2);
-    let (buy, sell) = (&open.legs[0], &open.legs[1]);
+    let legs: Vec<_> = open
+        .legs
+        .iter()
+        .map(|l| (l.venue.as_str(), l.side, l.qty, l.vwap, l.fee_rate))
+        .collect();
     assert_eq!(
-        (
-            buy.venue.as_str(),
-            buy.side,
-            buy.qty,
-            buy.vwap,
-            buy.fee_rate
-        ),
-        ("sim-a", Side::Buy, dec("1"), dec("100"), dec("0.001"))
-    );
-    assert_eq!(
-        (
-            sell.venue.as_str(),
-            sell.side,
-            sell.qty,
-            sell.vwap,
-            sell.fee_rate
-        ),
-        ("sim-b", Side::Sell, dec("1"), dec("101"), dec("0.002"))
+        legs,
+        [
+            ("sim-a", Side::Buy, dec("1"), dec("100"), dec("0.001")),
+            ("sim-b", Side::Sell, dec("1"), dec("101"), dec("0.002")),
+        ],
+        "buy on a, sell on b"
     );
     // Latency can be read off the message: book time, receive, publish.
     assert_eq!(open.book_ts, at_ms(10));
@@ -150,10 +141,10 @@ async fn triangular_episode_opens_and_closes() {
     // USD → BTC (ask 100) → ETH (ask 0.05) → USD (bid 5.1): 200 bp gross,
     // 1.02 × 0.999³ → 169.4306 bp net; then ETH/USD's bid falls to 5.0.
     let books = vec![
-        book("sim-c", "BTC/USD", 0, ("99", "1"), ("100", "1")),
-        book("sim-c", "ETH/BTC", 0, ("0.049", "10"), ("0.05", "10")),
-        book("sim-c", "ETH/USD", 0, ("5.1", "100"), ("5.2", "100")),
-        book("sim-c", "ETH/USD", 10, ("5.0", "100"), ("5.2", "100")),
+        book_at("sim-c", "BTC/USD", 0, &[("99", "1")], &[("100", "1")]),
+        book_at("sim-c", "ETH/BTC", 0, &[("0.049", "10")], &[("0.05", "10")]),
+        book_at("sim-c", "ETH/USD", 0, &[("5.1", "100")], &[("5.2", "100")]),
+        book_at("sim-c", "ETH/USD", 10, &[("5.0", "100")], &[("5.2", "100")]),
     ];
     publish_books(&d.tb, &books).await;
     let open = next_opp(&mut d.opps, "the triangular open").await;
@@ -180,8 +171,8 @@ async fn core_publish_opportunities_are_still_stored_by_the_arb_stream() {
     publish_books(
         tb,
         &[
-            book("sim-a", "BTC/USD", 0, ("99", "1"), ("100", "1")),
-            book("sim-b", "BTC/USD", 10, ("101", "1"), ("102", "1")),
+            book_at("sim-a", "BTC/USD", 0, &[("99", "1")], &[("100", "1")]),
+            book_at("sim-b", "BTC/USD", 10, &[("101", "1")], &[("102", "1")]),
         ],
     )
     .await;

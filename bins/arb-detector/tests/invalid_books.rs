@@ -31,17 +31,20 @@ struct Case {
 
 /// sim-a's book: asks 100.
 fn sim_a() -> BookSnapshot {
-    book("sim-a", "BTC/USD", 0, ("99", "1"), ("100", "1"))
+    book_at("sim-a", "BTC/USD", 0, &[("99", "1")], &[("100", "1")])
 }
 
 /// sim-b's book at `ms`: bids 101 (sell there what sim-a sells at 100), two
 /// levels a side.
 fn sim_b(ms: i64) -> BookSnapshot {
-    BookSnapshot {
-        bids: levels(&[("101", "1"), ("100.5", "1")]),
-        asks: levels(&[("102", "1"), ("102.5", "1")]),
-        ..book("sim-b", "BTC/USD", ms, ("101", "1"), ("102", "1"))
-    }
+    let bids = [("101", "1"), ("100.5", "1")];
+    book_at(
+        "sim-b",
+        "BTC/USD",
+        ms,
+        &bids,
+        &[("102", "1"), ("102.5", "1")],
+    )
 }
 
 /// One case a row `(side, price, size, what is wrong)`: sim-b's book with

@@ -10,7 +10,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use arb_contract::subject::StreamKind;
-use arb_contract::{BookSnapshot, EpisodeState, Opportunity, OpportunityKind, RuntimeState};
+use arb_contract::time::{Timestamp, from_nanos};
+use arb_contract::{
+    BookSnapshot, ChecksumStatus, EpisodeState, Level, Opportunity, OpportunityKind, RuntimeState,
+};
 use arb_testkit::*;
 use futures::StreamExt;
 
@@ -223,9 +226,28 @@ async fn sim_feed_to_detectors_to_sink_once_per_episode() {
     teardown(&mut sink, tb, db).await;
 }
 
-/// A BTC/USD book of `venue` at `ms`.
+fn at_ms(ms: i64) -> Timestamp {
+    from_nanos(1_800_000_000_000_000_000 + ms * 1_000_000)
+}
+
+/// A BTC/USD book of `venue` at `ms` (exchange time; received 1 ms later,
+/// sequence `ms`), levels as (price, size) text.
 fn book(venue: &str, ms: i64, bids: &[(&str, &str)], asks: &[(&str, &str)]) -> BookSnapshot {
-    messages::book_at(venue, "BTC/USD", ms, bids, asks)
+    let levels = |l: &[(&str, &str)]| {
+        l.iter()
+            .map(|(p, q)| Level::new(p.parse().unwrap(), q.parse().unwrap()))
+            .collect()
+    };
+    BookSnapshot {
+        id: arb_contract::ids::derive(at_ms(ms), &[b"pipeline-book", venue.as_bytes()]),
+        received_ts: at_ms(ms + 1),
+        sequence: Some(ms as u64),
+        checksum: ChecksumStatus::NotProvided,
+        bids: levels(bids),
+        asks: levels(asks),
+        // The venue, the symbol and the exchange time as the sample has them.
+        ..arb_contract::sample::book(0, venue, "BTC/USD", 0, at_ms(ms))
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,7 +337,7 @@ async fn an_invalid_book_is_dead_lettered_stored_in_audit_events_and_opens_nothi
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert_eq!(
         (rows[0].1.as_str(), rows[0].2),
-        ("open", messages::at_ms(20)),
+        ("open", at_ms(20)),
         "{rows:?}"
     );
     assert_eq!(rows[1].1, "close", "{rows:?}");

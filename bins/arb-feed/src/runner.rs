@@ -51,18 +51,21 @@ pub async fn run_ws<A: Adapter>(
             _ = &mut shutdown => break 'outer,
             r = tokio::time::timeout(cfg.connect_timeout, tokio_tungstenite::connect_async(url.as_str())) => r,
         };
-        let ws = match attempt {
-            Ok(Ok((ws, _))) => ws,
-            Ok(Err(e)) => {
-                let reason = format!("connect failed: {e}");
-                if fail_and_wait(&venue, out, &mut policy, reason, &mut shutdown).await {
-                    break 'outer;
-                }
-                continue;
-            }
-            Err(_) => {
-                let reason = "connect timed out".to_owned();
-                if fail_and_wait(&venue, out, &mut policy, reason, &mut shutdown).await {
+        let reason = match attempt {
+            Ok(Ok((ws, _))) => Ok(ws),
+            Ok(Err(e)) => Err(format!("connect failed: {e}")),
+            Err(_) => Err("connect timed out".to_owned()),
+        };
+        let ws = match reason {
+            Ok(ws) => ws,
+            Err(reason) => {
+                out.counters.connect_failures += 1;
+                let wait = policy.next_backoff().unwrap_or(Duration::from_secs(30));
+                tracing::warn!(%venue, %reason, ?wait, "cannot connect, retrying");
+                // Keep the heartbeat going while the venue is unreachable.
+                out.heartbeat().await;
+                let detail = format!("{reason}; retrying in {wait:?}");
+                if disconnected(&venue, out, detail, wait, &mut shutdown).await {
                     break 'outer;
                 }
                 continue;
@@ -171,17 +174,9 @@ pub async fn run_ws<A: Adapter>(
         out.counters.reconnects += 1;
         let wait = policy.next_backoff().unwrap_or(cfg.reconnect_max);
         tracing::warn!(%venue, %reason, ?wait, "connection lost, reconnecting");
-        out.status(
-            &venue,
-            None,
-            FeedState::Disconnected,
-            None,
-            Some(format!("{reason}; reconnecting in {wait:?}")),
-        )
-        .await;
-        tokio::select! {
-            _ = &mut shutdown => break 'outer,
-            _ = tokio::time::sleep(wait) => {}
+        let detail = format!("{reason}; reconnecting in {wait:?}");
+        if disconnected(&venue, out, detail, wait, &mut shutdown).await {
+            break 'outer;
         }
     }
     out.status(
@@ -194,26 +189,17 @@ pub async fn run_ws<A: Adapter>(
     .await;
 }
 
-async fn fail_and_wait(
+/// Reports the venue disconnected (`detail` says why and when the next try
+/// comes) and waits `wait` for it; true when the shutdown came first.
+async fn disconnected(
     venue: &str,
     out: &mut Out,
-    policy: &mut backoff::ExponentialBackoff,
-    reason: String,
+    detail: String,
+    wait: Duration,
     shutdown: &mut Pin<&mut impl Future<Output = ()>>,
 ) -> bool {
-    out.counters.connect_failures += 1;
-    let wait = policy.next_backoff().unwrap_or(Duration::from_secs(30));
-    tracing::warn!(venue, %reason, ?wait, "cannot connect, retrying");
-    // Keep the heartbeat going while the venue is unreachable.
-    out.heartbeat().await;
-    out.status(
-        venue,
-        None,
-        FeedState::Disconnected,
-        None,
-        Some(format!("{reason}; retrying in {wait:?}")),
-    )
-    .await;
+    out.status(venue, None, FeedState::Disconnected, None, Some(detail))
+        .await;
     tokio::select! {
         _ = shutdown.as_mut() => true,
         _ = tokio::time::sleep(wait) => false,

@@ -59,14 +59,7 @@ impl Venue {
 
     /// The same, and the feed publishes the product's book as modelled at
     /// that `sequence_num`.
-    async fn book(
-        &mut self,
-        h: &mut Harness,
-        kind: &str,
-        product: &'static str,
-        bids: &[Px],
-        asks: &[Px],
-    ) -> BookSnapshot {
+    async fn book(&mut self, h: &mut Harness, (kind, product, bids, asks): Step) -> BookSnapshot {
         self.l2(kind, product, bids, asks).await;
         let b = self.published(h, product, self.seq - 1).await;
         assert_eq!(
@@ -78,8 +71,8 @@ impl Venue {
 
     /// Sends each step in turn, and the feed publishes each one's book.
     async fn books(&mut self, h: &mut Harness, steps: &[Step]) {
-        for &(kind, product, bids, asks) in steps {
-            self.book(h, kind, product, bids, asks).await;
+        for &step in steps {
+            self.book(h, step).await;
         }
     }
 
@@ -153,7 +146,7 @@ async fn snapshot_updates_reset_gap_resubscribe_and_reconnect() {
         .await;
     send(&mut cb.ws, json!({"channel":"heartbeats","timestamp":"2026-01-01T00:00:02Z","sequence_num":4,"events":[{"current_time":"x","heartbeat_counter":1}]}).to_string()).await;
     cb.seq += 1;
-    cb.book(&mut h, "update", "BTC-USD", &[("99.75", "4")], &[])
+    cb.book(&mut h, ("update", "BTC-USD", &[("99.75", "4")], &[]))
         .await;
     // Published before BTC's update 5, so already among what was seen.
     let e = h.books_seen().find(|b| b.symbol.to_string() == "ETH/USD");
@@ -163,10 +156,7 @@ async fn snapshot_updates_reset_gap_resubscribe_and_reconnect() {
     let b = cb
         .book(
             &mut h,
-            "snapshot",
-            "BTC-USD",
-            &[("90", "1")],
-            &[("91", "1")],
+            ("snapshot", "BTC-USD", &[("90", "1")], &[("91", "1")]),
         )
         .await;
     assert_eq!((b.bids, b.asks), (vec![lv("90", "1")], vec![lv("91", "1")]));
@@ -181,10 +171,7 @@ async fn snapshot_updates_reset_gap_resubscribe_and_reconnect() {
         .await;
     cb.book(
         &mut h,
-        "snapshot",
-        "BTC-USD",
-        &[("95", "1")],
-        &[("96", "2")],
+        ("snapshot", "BTC-USD", &[("95", "1")], &[("96", "2")]),
     )
     .await;
     assert_eq!(
@@ -208,7 +195,7 @@ async fn snapshot_updates_reset_gap_resubscribe_and_reconnect() {
     cb.l2("snapshot", "BTC-USD", &[("70", "1")], &[("71", "1")])
         .await;
     let b = cb
-        .book(&mut h, "update", "BTC-USD", &[], &[("70.5", "1")])
+        .book(&mut h, ("update", "BTC-USD", &[], &[("70.5", "1")]))
         .await;
     assert_eq!(
         (b.bids, b.asks),

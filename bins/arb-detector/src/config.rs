@@ -10,8 +10,6 @@ use arb_runtime::ConfigError;
 use arb_runtime::config::{NatsArgs, StreamArgs, parse_duration};
 use rust_decimal::Decimal;
 
-use crate::error::DetectorError;
-
 /// Which detector the process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Strategy {
@@ -232,7 +230,7 @@ pub struct Config {
 
 impl Config {
     /// The settings of the pure detector.
-    pub fn detector(&self) -> Result<DetectorConfig, DetectorError> {
+    pub fn detector(&self) -> Result<DetectorConfig, ConfigError> {
         let mut fees = Fees::with_defaults(self.default_fee);
         for f in &self.fees {
             fees.set(&f.venue, f.rate);
@@ -244,9 +242,8 @@ impl Config {
             .filter(|c| !c.is_empty())
             .collect();
         if self.strategy == Strategy::Triangular && start_currencies.is_empty() {
-            return Err(DetectorError::Config(
-                "--start-currency must name a currency",
-            ));
+            let given = self.start_currency.join(",");
+            return Err(bad("--start-currency", &given, "must name a currency"));
         }
         Ok(DetectorConfig {
             max_book_age: self.max_book_age,
@@ -320,6 +317,21 @@ mod tests {
             argv.extend(args.iter().copied());
             assert!(Config::try_parse_from(&argv).is_err(), "{args:?}");
         }
+    }
+
+    #[test]
+    fn triangular_cycles_need_a_start_currency() {
+        let c = Config::try_parse_from([
+            "arb-detector",
+            "--strategy=triangular",
+            "--start-currency= ,",
+        ])
+        .unwrap();
+        let e = c.detector().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"bad --start-currency " ,": must name a currency"#
+        );
     }
 
     #[test]

@@ -9,13 +9,11 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
-pub mod error;
 pub mod runner;
 
 use std::future::Future;
 
 pub use config::{Config, Strategy};
-pub use error::DetectorError;
 
 // Only the integration tests and the benchmark use them.
 #[cfg(test)]

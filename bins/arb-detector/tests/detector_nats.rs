@@ -27,12 +27,12 @@ async fn cross_episode_opens_once_closes_once_and_survives_a_bad_payload() {
     // 101 × 0.998 − 100 × 1.001 = 0.698 on 100 → 69.8 bp; gross 100 bp.
     // Then the same prices on new ticks (no message), then b's bid falls (close).
     let first = vec![
-        book_at("sim-a", "BTC/USD", 0, &[("99", "1")], &[("100", "1")]),
-        book_at("sim-b", "BTC/USD", 10, &[("101", "1")], &[("102", "1")]),
-        book_at("sim-a", "BTC/USD", 20, &[("99", "1")], &[("100", "1")]),
-        book_at("sim-b", "BTC/USD", 30, &[("101", "1")], &[("102", "1")]),
-        book_at("sim-b", "BTC/USD", 40, &[("101.01", "1")], &[("102", "1")]),
-        book_at("sim-b", "BTC/USD", 50, &[("100.2", "1")], &[("102", "1")]),
+        book("sim-a", "BTC/USD", 0, ("99", "1"), ("100", "1")),
+        book("sim-b", "BTC/USD", 10, ("101", "1"), ("102", "1")),
+        book("sim-a", "BTC/USD", 20, ("99", "1"), ("100", "1")),
+        book("sim-b", "BTC/USD", 30, ("101", "1"), ("102", "1")),
+        book("sim-b", "BTC/USD", 40, ("101.01", "1"), ("102", "1")),
+        book("sim-b", "BTC/USD", 50, ("100.2", "1"), ("102", "1")),
     ];
     publish_books(tb, &first).await;
 
@@ -47,8 +47,8 @@ async fn cross_episode_opens_once_closes_once_and_survives_a_bad_payload() {
 
     // Then a second dislocation on ETH: it must still be detected.
     let second = vec![
-        book_at("sim-a", "ETH/USD", 60, &[("9", "2")], &[("10", "2")]),
-        book_at("sim-b", "ETH/USD", 70, &[("10.2", "1")], &[("10.5", "1")]),
+        book("sim-a", "ETH/USD", 60, ("9", "2"), ("10", "2")),
+        book("sim-b", "ETH/USD", 70, ("10.2", "1"), ("10.5", "1")),
     ];
     publish_books(tb, &second).await;
 
@@ -141,10 +141,10 @@ async fn triangular_episode_opens_and_closes() {
     // USD → BTC (ask 100) → ETH (ask 0.05) → USD (bid 5.1): 200 bp gross,
     // 1.02 × 0.999³ → 169.4306 bp net; then ETH/USD's bid falls to 5.0.
     let books = vec![
-        book_at("sim-c", "BTC/USD", 0, &[("99", "1")], &[("100", "1")]),
-        book_at("sim-c", "ETH/BTC", 0, &[("0.049", "10")], &[("0.05", "10")]),
-        book_at("sim-c", "ETH/USD", 0, &[("5.1", "100")], &[("5.2", "100")]),
-        book_at("sim-c", "ETH/USD", 10, &[("5.0", "100")], &[("5.2", "100")]),
+        book("sim-c", "BTC/USD", 0, ("99", "1"), ("100", "1")),
+        book("sim-c", "ETH/BTC", 0, ("0.049", "10"), ("0.05", "10")),
+        book("sim-c", "ETH/USD", 0, ("5.1", "100"), ("5.2", "100")),
+        book("sim-c", "ETH/USD", 10, ("5.0", "100"), ("5.2", "100")),
     ];
     publish_books(&d.tb, &books).await;
     let open = next_opp(&mut d.opps, "the triangular open").await;
@@ -171,8 +171,8 @@ async fn core_publish_opportunities_are_still_stored_by_the_arb_stream() {
     publish_books(
         tb,
         &[
-            book_at("sim-a", "BTC/USD", 0, &[("99", "1")], &[("100", "1")]),
-            book_at("sim-b", "BTC/USD", 10, &[("101", "1")], &[("102", "1")]),
+            book("sim-a", "BTC/USD", 0, ("99", "1"), ("100", "1")),
+            book("sim-b", "BTC/USD", 10, ("101", "1"), ("102", "1")),
         ],
     )
     .await;

@@ -11,7 +11,7 @@ mod common;
 
 use arb_contract::codec;
 use arb_contract::time::from_nanos;
-use arb_contract::{BookSnapshot, EpisodeState, Level, RuntimeState};
+use arb_contract::{BookSnapshot, EpisodeState, RuntimeState};
 use arb_detector::Config;
 use clap::Parser;
 use common::*;
@@ -31,20 +31,16 @@ struct Case {
 
 /// sim-a's book: asks 100.
 fn sim_a() -> BookSnapshot {
-    book_at("sim-a", "BTC/USD", 0, &[("99", "1")], &[("100", "1")])
+    book("sim-a", "BTC/USD", 0, ("99", "1"), ("100", "1"))
 }
 
 /// sim-b's book at `ms`: bids 101 (sell there what sim-a sells at 100), two
 /// levels a side.
 fn sim_b(ms: i64) -> BookSnapshot {
-    let bids = [("101", "1"), ("100.5", "1")];
-    book_at(
-        "sim-b",
-        "BTC/USD",
-        ms,
-        &bids,
-        &[("102", "1"), ("102.5", "1")],
-    )
+    let mut b = book("sim-b", "BTC/USD", ms, ("101", "1"), ("102", "1"));
+    b.bids.push(level(("100.5", "1")));
+    b.asks.push(level(("102.5", "1")));
+    b
 }
 
 /// One case a row `(side, price, size, what is wrong)`: sim-b's book with
@@ -58,7 +54,7 @@ fn bad_levels(first_ms: i64, rows: &[(&str, &str, &str, &str)]) -> Vec<Case> {
         } else {
             &mut book.asks
         };
-        levels[1] = Level::new(dec(price), dec(size));
+        levels[1] = level((price, size));
         Case {
             book,
             reason: format!("{side} level 1: {why}"),

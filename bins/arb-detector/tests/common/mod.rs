@@ -1,18 +1,16 @@
 //! What the detector's tests share: the real `arb-detector` binary as a
 //! child process ([`Proc`]) on a test bus of its own ([`TestBus`]: a subject
-//! prefix and streams on the real NATS), the test kit's books written level
-//! by level, and waits on what the detector publishes.
+//! prefix and streams on the real NATS), books built by hand, and waits
+//! on on what the detector publishes.
 #![allow(dead_code, unreachable_pub)]
 
 use std::str::FromStr;
 
-use arb_contract::{BookSnapshot, DeadLetter, Message, Opportunity};
+use arb_contract::time::{Timestamp, from_nanos};
+use arb_contract::{BookSnapshot, DeadLetter, Level, Message, Opportunity, ids, sample};
 use arb_testkit::{Proc, TestBus, WAIT, first_heartbeat, nats_url};
 use futures::StreamExt;
 use rust_decimal::Decimal;
-
-/// Books written level by level, on the books' own clock.
-pub use arb_testkit::messages::{at_ms, book_at};
 
 /// The streams as the test bus made them ([`arb_testkit::test_stream_args`]),
 /// so the detector's `ensure_streams` changes nothing.
@@ -102,6 +100,29 @@ pub async fn next_letter(sub: &mut async_nats::Subscriber, what: &str) -> DeadLe
 
 pub fn dec(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
+}
+
+/// A `(price, size)` level as text.
+pub type Px<'a> = (&'a str, &'a str);
+
+pub fn at_ms(ms: i64) -> Timestamp {
+    from_nanos(1_800_000_000_000_000_000 + ms * 1_000_000)
+}
+
+pub fn level((price, size): Px) -> Level {
+    Level::new(dec(price), dec(size))
+}
+
+/// A one-level book of `venue` and `symbol` at `ms` (exchange time), its id
+/// derived from those; the contract's sample book for the rest.
+pub fn book(venue: &str, symbol: &str, ms: i64, bid: Px, ask: Px) -> BookSnapshot {
+    let mut b = sample::book(0, venue, symbol, 0, at_ms(ms));
+    b.id = ids::derive(
+        at_ms(ms),
+        &[b"test-book", venue.as_bytes(), symbol.as_bytes()],
+    );
+    (b.bids, b.asks) = (vec![level(bid)], vec![level(ask)]);
+    b
 }
 
 /// Publishes the books on their subjects, as a feed does (JetStream, so the

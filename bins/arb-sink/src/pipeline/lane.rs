@@ -103,21 +103,10 @@ impl Lane {
 
     /// Settles what needs no write (under the server's ack floor, or gone from
     /// the stream) and fetches the rest by sequence, as one batch to the writer.
-    async fn fill_gaps(&self) -> Result<(), String> {
+    async fn fill_gaps(&self) -> Result<(), async_nats::Error> {
         let name = self.ctx.bus.subjects.stream_name(self.kind);
-        let mut stream = self
-            .ctx
-            .bus
-            .js
-            .get_stream(&name)
-            .await
-            .map_err(|e| e.to_string())?;
-        let first = stream
-            .info()
-            .await
-            .map_err(|e| e.to_string())?
-            .state
-            .first_sequence;
+        let mut stream = self.ctx.bus.js.get_stream(&name).await?;
+        let first = stream.info().await?.state.first_sequence;
         // Not the server's ack floor: besides acks it also moves when a message
         // pending here is deleted from the stream, and that is no proof that
         // the sequences below it are stored. A fetch settles each for sure.

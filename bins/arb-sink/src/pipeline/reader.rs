@@ -76,7 +76,7 @@ pub async fn run_stream(ctx: Arc<Ctx>, kind: StreamKind, mut shutdown: watch::Re
                 AckPolicy::All,
             )
             .await;
-        let messages = match consumer {
+        let messages: Result<_, async_nats::Error> = match consumer {
             Ok(c) => {
                 lock(&lane.tracker).raise_floor(start_floor(c.cached_info()));
                 c.stream()
@@ -85,9 +85,9 @@ pub async fn run_stream(ctx: Arc<Ctx>, kind: StreamKind, mut shutdown: watch::Re
                     .expires(Duration::from_secs(30))
                     .messages()
                     .await
-                    .map_err(|e| e.to_string())
+                    .map_err(Into::into)
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e.into()),
         };
         let mut messages = match messages {
             Ok(m) => m,

@@ -178,7 +178,12 @@ impl arb_contract::validate::LevelValue for Plain {
     /// By value (`1.50` equals `1.5`); `None` when the two cannot be brought
     /// to one scale in 128 bits (then the fast reader leaves the book to the
     /// general decoder).
+    #[inline]
     fn cmp_value(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        // The common case, prices of one book at one scale: no rescaling.
+        if self.scale == other.scale && !self.neg && !other.neg {
+            return Some(self.m.cmp(&other.m));
+        }
         let scale = self.scale.max(other.scale);
         Some(self.at_scale(scale)?.cmp(&other.at_scale(scale)?))
     }
@@ -306,6 +311,28 @@ mod tests {
             "{d} (scale {})",
             d.scale()
         );
+    }
+
+    #[test]
+    fn plain_compares_and_signs_like_decimal() {
+        use arb_contract::validate::LevelValue;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+        let mut texts: Vec<String> = HAND_PICKED.iter().map(|s| s.to_string()).collect();
+        for _ in 0..2_000 {
+            let m: i64 = rng.random_range(-10i64.pow(12)..10i64.pow(12));
+            texts.push(Decimal::new(m, rng.random_range(0..=8)).to_string());
+        }
+        let values: Vec<(Plain, Decimal)> = texts
+            .iter()
+            .filter_map(|t| Some((Plain::parse(t)?, Decimal::from_str(t).ok()?)))
+            .collect();
+        assert!(values.len() > 1_900);
+        for w in values.windows(2) {
+            let ((pa, da), (pb, db)) = (w[0], w[1]);
+            assert_eq!(pa.cmp_value(&pb), Some(da.cmp(&db)), "{da} vs {db}");
+            assert_eq!(pa.cmp_value(&pa), Some(std::cmp::Ordering::Equal));
+            assert_eq!(pa.is_positive(), da > Decimal::ZERO, "{da}");
+        }
     }
 
     /// Values at the edges: zeros, group boundaries, the largest mantissas.

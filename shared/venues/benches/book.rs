@@ -2,7 +2,7 @@
 //! How fast Kraken-style updates apply to a local book, per core: the sorted
 //! `Vec` the feed uses, a best-first `VecDeque`, a `BTreeMap`, and a naive `Vec` re-sorted on every
 //! update, for full books of 10 and 1,000 levels, with and without the CRC32 checksum after
-//! every message. Run: `cargo bench -p arb-feed --bench book`.
+//! every message. Run: `cargo bench -p arb-venues --bench book`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::hint::black_box;
@@ -316,7 +316,7 @@ fn main() {
             }
             let cs = if with_checksum { "yes" } else { "no" };
             for (name, v) in [
-                ("sorted Vec (arb-feed)", sorted),
+                ("sorted Vec (arb-venues)", sorted),
                 ("sorted VecDeque, best first", deque),
                 ("BTreeMap", tree),
                 ("naive Vec re-sort", naive),

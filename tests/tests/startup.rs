@@ -1,6 +1,7 @@
 //! Start-up faults with the real binaries. A permanent one (an unreadable
 //! credentials file, a malformed database or NATS URL, a stream whose
-//! existing configuration conflicts) ends the process non-zero within a few
+//! existing configuration conflicts, a migration that fails) ends the
+//! process non-zero within a few
 //! seconds, without retrying, with a message that names the problem and no
 //! password in it. A transient one (NATS not up yet) is retried until NATS
 //! comes.
@@ -122,6 +123,33 @@ async fn sink_stops_on_a_malformed_database_url() {
 #[tokio::test]
 async fn arbctl_stops_on_a_malformed_database_url() {
     bad_database_url("arbctl", strings(&["db", "verify"])).await;
+}
+
+/// A migration that cannot be applied (here: the applied one was changed
+/// since, which sqlx refuses): the process says the migration failed.
+async fn failing_migration(bin: &str, args: Vec<String>) {
+    let tb = TestBus::new("migrate_fails").await;
+    let db = TestDb::new("migrate_fails").await;
+    sqlx::query("UPDATE _sqlx_migrations SET checksum = '\\x00'::bytea")
+        .execute(&db.pool)
+        .await
+        .expect("tamper with the applied migration");
+    let log = gives_up(bin, &args, &env(&tb, &db.url)).await;
+    assert_names(bin, &log, &["migrat", "modified"]);
+    tb.cleanup().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn sink_stops_when_a_migration_fails() {
+    let mut args = sink_args("sink");
+    args.push("--migrate".into());
+    failing_migration("arb-sink", args).await;
+}
+
+#[tokio::test]
+async fn arbctl_stops_when_a_migration_fails() {
+    failing_migration("arbctl", strings(&["db", "migrate"])).await;
 }
 
 #[tokio::test]

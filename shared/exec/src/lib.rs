@@ -1,0 +1,9 @@
+//! Pure execution logic, shared by the paper executor and by backtests (issue
+//! 12): how a taker order fills against a book after a latency ([`fill`]),
+//! the venue's size and price rules ([`rules`]), the pre-trade risk gate
+//! ([`risk`]), and balances that reconcile to the last unit ([`ledger`]).
+//!
+//! No clock, no I/O, no unseeded randomness: times are event times passed
+//! in, jitter comes from a seeded generator, so a backtest decides as the
+//! live run does.
+#![forbid(unsafe_code)]

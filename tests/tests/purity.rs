@@ -88,6 +88,7 @@ fn processing_crates_read_no_clock_and_no_random_source() {
         "shared/contract/src",
         "shared/detect/src",
         "shared/venues/src",
+        "shared/exec/src",
     ] {
         for file in sources(&workspace().join(krate)) {
             let text = std::fs::read_to_string(&file).expect("readable source");

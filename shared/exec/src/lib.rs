@@ -7,3 +7,5 @@
 //! in, jitter comes from a seeded generator, so a backtest decides as the
 //! live run does.
 #![forbid(unsafe_code)]
+pub mod risk;
+pub mod rules;

@@ -9,3 +9,6 @@
 #![forbid(unsafe_code)]
 pub mod risk;
 pub mod rules;
+pub mod fill;
+pub mod history;
+pub mod latency;

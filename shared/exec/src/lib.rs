@@ -12,3 +12,4 @@ pub mod rules;
 pub mod fill;
 pub mod history;
 pub mod latency;
+pub mod ledger;

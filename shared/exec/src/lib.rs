@@ -7,9 +7,9 @@
 //! in, jitter comes from a seeded generator, so a backtest decides as the
 //! live run does.
 #![forbid(unsafe_code)]
-pub mod risk;
-pub mod rules;
 pub mod fill;
 pub mod history;
 pub mod latency;
 pub mod ledger;
+pub mod risk;
+pub mod rules;

@@ -7,6 +7,7 @@
 //! in, jitter comes from a seeded generator, so a backtest decides as the
 //! live run does.
 #![forbid(unsafe_code)]
+mod codes;
 pub mod fill;
 pub mod history;
 pub mod latency;

@@ -36,7 +36,6 @@
 //! balance, which the venue itself would enforce.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -45,40 +44,21 @@ use arb_contract::{Side, Symbol};
 use rust_decimal::Decimal;
 use thiserror::Error;
 
+use crate::codes::code_enum;
 use crate::rules::{RuleViolation, SymbolRules};
 
-/// Whether the executor may trade: changed live through the `trading_state`
-/// configuration key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum TradingState {
-    /// Orders go out, subject to the limits.
-    #[default]
-    Active,
-    /// Only orders that reduce exposure (unwinds) go out.
-    Reducing,
-    /// Nothing goes out.
-    Halted,
-}
-
-impl TradingState {
-    pub const ALL: [TradingState; 3] = [
-        TradingState::Active,
-        TradingState::Reducing,
-        TradingState::Halted,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TradingState::Active => "active",
-            TradingState::Reducing => "reducing",
-            TradingState::Halted => "halted",
-        }
-    }
-}
-
-impl fmt::Display for TradingState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+code_enum! {
+    /// Whether the executor may trade: changed live through the
+    /// `trading_state` configuration key.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub enum TradingState {
+        /// Orders go out, subject to the limits.
+        #[default]
+        Active => "active",
+        /// Only orders that reduce exposure (unwinds) go out.
+        Reducing => "reducing",
+        /// Nothing goes out.
+        Halted => "halted",
     }
 }
 
@@ -103,64 +83,25 @@ impl FromStr for TradingState {
     }
 }
 
-/// Why an order was refused; [`Reason::as_str`] is the `OrderEvent` reason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Reason {
-    Halted,
-    ReducingOnly,
-    MaxOpenTrades,
-    StaleBook,
-    EdgeBelowThreshold,
-    MaxTradeNotional,
-    OrderRate,
-    MaxOrderNotional,
-    OffLot,
-    OffTick,
-    BelowMinQty,
-    BelowMinNotional,
-    InsufficientBalance,
-}
-
-impl Reason {
-    /// Every reason, in the order the gate checks them.
-    pub const ALL: [Reason; 13] = [
-        Reason::Halted,
-        Reason::ReducingOnly,
-        Reason::MaxOpenTrades,
-        Reason::StaleBook,
-        Reason::EdgeBelowThreshold,
-        Reason::MaxTradeNotional,
-        Reason::OrderRate,
-        Reason::MaxOrderNotional,
-        Reason::OffLot,
-        Reason::OffTick,
-        Reason::BelowMinQty,
-        Reason::BelowMinNotional,
-        Reason::InsufficientBalance,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Halted => "halted",
-            Reason::ReducingOnly => "reducing_only",
-            Reason::MaxOpenTrades => "max_open_trades",
-            Reason::StaleBook => "stale_book",
-            Reason::EdgeBelowThreshold => "edge_below_threshold",
-            Reason::MaxTradeNotional => "max_trade_notional",
-            Reason::OrderRate => "order_rate",
-            Reason::MaxOrderNotional => "max_order_notional",
-            Reason::OffLot => "off_lot",
-            Reason::OffTick => "off_tick",
-            Reason::BelowMinQty => "below_min_qty",
-            Reason::BelowMinNotional => "below_min_notional",
-            Reason::InsufficientBalance => "insufficient_balance",
-        }
-    }
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+code_enum! {
+    /// Why an order was refused; [`Reason::as_str`] is the `OrderEvent`
+    /// reason. Declared (so [`Reason::ALL`] lists them) in the order the gate
+    /// checks them.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum Reason {
+        Halted => "halted",
+        ReducingOnly => "reducing_only",
+        MaxOpenTrades => "max_open_trades",
+        StaleBook => "stale_book",
+        EdgeBelowThreshold => "edge_below_threshold",
+        MaxTradeNotional => "max_trade_notional",
+        OrderRate => "order_rate",
+        MaxOrderNotional => "max_order_notional",
+        OffLot => "off_lot",
+        OffTick => "off_tick",
+        BelowMinQty => "below_min_qty",
+        BelowMinNotional => "below_min_notional",
+        InsufficientBalance => "insufficient_balance",
     }
 }
 

@@ -20,12 +20,13 @@
 //! and symbol may be named once.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::str::FromStr;
 
 use arb_contract::{Side, SubjectError, Symbol};
 use rust_decimal::Decimal;
 use thiserror::Error;
+
+use crate::codes::code_enum;
 
 /// The simulated venues, which get [`SymbolRules::sim_default`] when
 /// configuration is silent.
@@ -171,36 +172,14 @@ impl SymbolRules {
     }
 }
 
-/// A key of a rules entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum RuleKey {
-    Lot,
-    Tick,
-    MinQty,
-    MinNotional,
-}
-
-impl RuleKey {
-    pub const ALL: [RuleKey; 4] = [
-        RuleKey::Lot,
-        RuleKey::Tick,
-        RuleKey::MinQty,
-        RuleKey::MinNotional,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RuleKey::Lot => "lot",
-            RuleKey::Tick => "tick",
-            RuleKey::MinQty => "min_qty",
-            RuleKey::MinNotional => "min_notional",
-        }
-    }
-}
-
-impl fmt::Display for RuleKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+code_enum! {
+    /// A key of a rules entry.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum RuleKey {
+        Lot => "lot",
+        Tick => "tick",
+        MinQty => "min_qty",
+        MinNotional => "min_notional",
     }
 }
 

@@ -299,27 +299,24 @@ fn exact_add(a: Decimal, b: Decimal) -> Option<Decimal> {
 }
 
 fn positive(what: &'static str, value: Decimal) -> Result<(), LedgerError> {
-    if value > Decimal::ZERO {
-        Ok(())
-    } else {
-        Err(LedgerError::BadAmount {
-            what,
-            value,
-            rule: "above zero",
-        })
-    }
+    amount_rule(what, value, value > Decimal::ZERO, "above zero")
 }
 
 fn not_negative(what: &'static str, value: Decimal) -> Result<(), LedgerError> {
-    if value >= Decimal::ZERO {
-        Ok(())
-    } else {
-        Err(LedgerError::BadAmount {
-            what,
-            value,
-            rule: "zero or more",
-        })
+    amount_rule(what, value, value >= Decimal::ZERO, "zero or more")
+}
+
+/// `Ok` when `value` keeps the rule (`holds`), else the refusal naming it.
+fn amount_rule(
+    what: &'static str,
+    value: Decimal,
+    holds: bool,
+    rule: &'static str,
+) -> Result<(), LedgerError> {
+    if holds {
+        return Ok(());
     }
+    Err(LedgerError::BadAmount { what, value, rule })
 }
 
 impl Ledger {

@@ -423,15 +423,18 @@ mod tests {
         }
     }
 
+    /// What a fill came to: filled quantity, notional and fee.
+    fn totals(f: &Fill) -> [Decimal; 3] {
+        [f.filled, f.notional, f.fee]
+    }
+
     #[test]
     fn a_buy_walks_three_levels_to_the_exact_vwap_and_fee() {
         let f = take(&three_asks(1), &buy("2", "102")).unwrap();
-        // 0.5 × 100.00 + 1.0 × 100.50 + 0.5 × 101.25 = 50 + 100.5 + 50.625
-        assert_eq!(f.filled, d("2"));
-        assert_eq!(f.notional, d("201.125"));
+        // notional 0.5 × 100.00 + 1.0 × 100.50 + 0.5 × 101.25 = 50 + 100.5 +
+        // 50.625; fee 201.125 × 0.0026
+        assert_eq!(totals(&f), ["2", "201.125", "0.522925"].map(d));
         assert_eq!(f.vwap(), Some(d("100.5625")));
-        // 201.125 × 0.0026
-        assert_eq!(f.fee, d("0.522925"));
         assert_eq!(
             f.levels,
             levels(&[("100.00", "0.5"), ("100.50", "1.0"), ("101.25", "0.5")])
@@ -443,9 +446,7 @@ mod tests {
     fn too_little_depth_gives_the_exact_partial_fill() {
         let f = take(&three_asks(1), &buy("5", "102")).unwrap();
         // all of it: 50 + 100.5 + 202.5
-        assert_eq!(f.filled, d("3.5"));
-        assert_eq!(f.notional, d("353"));
-        assert_eq!(f.fee, d("0.9178"));
+        assert_eq!(totals(&f), ["3.5", "353", "0.9178"].map(d));
         assert_eq!(f.levels.len(), 3);
         // 353 / 3.5 = 100.857142857142857142857142857142…, rounded at 28 digits
         assert_eq!(f.vwap(), Some(d("100.85714285714285714285714286")));
@@ -469,10 +470,8 @@ mod tests {
     fn a_sell_walks_the_bids() {
         let f = take(&three_asks(1), &sell("2.5", "98.50")).unwrap();
         // 1 × 99.50 + 1.5 × 99.00, then 98.00 is below the limit
-        assert_eq!(f.filled, d("2.5"));
-        assert_eq!(f.notional, d("248"));
+        assert_eq!(totals(&f), ["2.5", "248", "0.6448"].map(d));
         assert_eq!(f.vwap(), Some(d("99.2")));
-        assert_eq!(f.fee, d("0.6448"));
         assert_eq!(f.worst_price(), Some(d("99.00")));
 
         let stopped = take(&three_asks(1), &sell("4", "99.00")).unwrap();

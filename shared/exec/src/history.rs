@@ -155,14 +155,20 @@ mod tests {
         h
     }
 
-    #[test]
-    fn first_at_or_after_finds_the_state_an_order_arrives_at() {
-        let btc = sym("BTC/USD");
-        let h = history([
+    /// Three states of sim-a BTC/USD, 10 ms apart from 0, asking 100, 101,
+    /// 102.
+    fn rising_asks() -> [BookSnapshot; 3] {
+        [
             book("sim-a", 1, 0, ("100", "1")),
             book("sim-a", 2, 10, ("101", "1")),
             book("sim-a", 3, 20, ("102", "1")),
-        ]);
+        ]
+    }
+
+    #[test]
+    fn first_at_or_after_finds_the_state_an_order_arrives_at() {
+        let btc = sym("BTC/USD");
+        let h = history(rising_asks());
         let first = |ms| ask_of(h.first_at_or_after("sim-a", &btc, at(ms)));
         assert_eq!(first(-5), Some(d("100")));
         assert_eq!(first(0), Some(d("100")));
@@ -212,12 +218,8 @@ mod tests {
     #[test]
     fn pruning_drops_states_older_than_the_horizon_but_keeps_the_newest() {
         let btc = sym("BTC/USD");
-        let mut h = history([
-            book("sim-a", 1, 0, ("100", "1")),
-            book("sim-a", 2, 10, ("101", "1")),
-            book("sim-a", 3, 20, ("102", "1")),
-            book("sim-b", 1, 0, ("200", "1")),
-        ]);
+        let mut h = history(rising_asks());
+        assert!(h.push(book("sim-b", 1, 0, ("200", "1"))));
         assert_eq!(h.prune_before(at(10)), 1);
         assert_eq!(h.len("sim-a", &btc), 2);
         assert_eq!(

@@ -379,6 +379,16 @@ mod tests {
         }
     }
 
+    /// Asserts each venue and symbol's rules: `[lot, tick, min_qty,
+    /// min_notional]`, or `None` for a venue that is not traded.
+    fn assert_rules(cfg: &VenueRules, want: &[(&str, &str, Option<[&str; 4]>)]) {
+        for &(venue, symbol, want) in want {
+            let want = want
+                .map(|[lot, tick, min_qty, min_notional]| rules(lot, tick, min_qty, min_notional));
+            assert_eq!(cfg.get(venue, &sym(symbol)), want, "{venue} {symbol}");
+        }
+    }
+
     #[test]
     fn quantities_round_down_to_the_lot() {
         let r = rules("0.001", "0.01", "0", "0");
@@ -468,19 +478,19 @@ mod tests {
         let cfg =
             VenueRules::parse("sim-a:BTC/USD=lot:0.0001,tick:0.01,min_qty:0.0001,min_notional:10")
                 .unwrap();
-        assert_eq!(
-            cfg.get("sim-a", &sym("BTC/USD")),
-            Some(rules("0.0001", "0.01", "0.0001", "10"))
+        assert_rules(
+            &cfg,
+            &[
+                ("sim-a", "BTC/USD", Some(["0.0001", "0.01", "0.0001", "10"])),
+                ("sim-b", "BTC/USD", Some(["0.00000001", "0.01", "0", "1"])),
+                (
+                    "sim-c",
+                    "ETH/BTC",
+                    Some(["0.00000001", "0.00000001", "0", "0.00001"]),
+                ),
+                ("kraken", "BTC/USD", None),
+            ],
         );
-        assert_eq!(
-            cfg.get("sim-b", &sym("BTC/USD")),
-            Some(rules("0.00000001", "0.01", "0", "1"))
-        );
-        assert_eq!(
-            cfg.get("sim-c", &sym("ETH/BTC")),
-            Some(rules("0.00000001", "0.00000001", "0", "0.00001"))
-        );
-        assert_eq!(cfg.get("kraken", &sym("BTC/USD")), None);
         assert_eq!(VenueRules::parse("").unwrap(), VenueRules::default());
     }
 
@@ -489,13 +499,16 @@ mod tests {
         let text = " sim-a:BTC/USD=lot:0.0001,tick:0.01,min_qty:0.0001,min_notional:10 ;\n\
                     kraken : eth-btc = tick: 0.00001 , lot:0.00000001\n\n";
         let cfg: VenueRules = text.parse().unwrap();
-        assert_eq!(
-            cfg.get("kraken", &sym("ETH/BTC")),
-            Some(rules("0.00000001", "0.00001", "0", "0"))
-        );
-        assert_eq!(
-            cfg.get("sim-a", &sym("BTC/USD")),
-            Some(rules("0.0001", "0.01", "0.0001", "10"))
+        assert_rules(
+            &cfg,
+            &[
+                (
+                    "kraken",
+                    "ETH/BTC",
+                    Some(["0.00000001", "0.00001", "0", "0"]),
+                ),
+                ("sim-a", "BTC/USD", Some(["0.0001", "0.01", "0.0001", "10"])),
+            ],
         );
     }
 

@@ -851,29 +851,41 @@ mod tests {
     }
 
     #[test]
-    fn reason_codes_are_distinct_and_match_the_rules_codes() {
+    fn reason_codes_are_distinct_and_each_rule_has_its_own() {
         let codes: std::collections::BTreeSet<_> = Reason::ALL.iter().map(|r| r.as_str()).collect();
         assert_eq!(codes.len(), Reason::ALL.len());
         let zero = Decimal::ZERO;
-        for v in [
-            RuleViolation::OffLot {
-                qty: zero,
-                lot: zero,
-            },
-            RuleViolation::OffTick {
-                price: zero,
-                tick: zero,
-            },
-            RuleViolation::BelowMinQty {
-                qty: zero,
-                min_qty: zero,
-            },
-            RuleViolation::BelowMinNotional {
-                notional: zero,
-                min_notional: zero,
-            },
+        for (v, code) in [
+            (
+                RuleViolation::OffLot {
+                    qty: zero,
+                    lot: zero,
+                },
+                "off_lot",
+            ),
+            (
+                RuleViolation::OffTick {
+                    price: zero,
+                    tick: zero,
+                },
+                "off_tick",
+            ),
+            (
+                RuleViolation::BelowMinQty {
+                    qty: zero,
+                    min_qty: zero,
+                },
+                "below_min_qty",
+            ),
+            (
+                RuleViolation::BelowMinNotional {
+                    notional: zero,
+                    min_notional: zero,
+                },
+                "below_min_notional",
+            ),
         ] {
-            assert_eq!(Reason::from(&v).as_str(), v.as_str());
+            assert_eq!(Reason::from(&v).as_str(), code);
         }
     }
 }

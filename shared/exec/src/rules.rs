@@ -27,6 +27,7 @@ use rust_decimal::Decimal;
 use thiserror::Error;
 
 use crate::codes::code_enum;
+use crate::risk::Reason;
 
 /// The simulated venues, which get [`SymbolRules::sim_default`] when
 /// configuration is silent.
@@ -66,14 +67,10 @@ pub enum RuleViolation {
 }
 
 impl RuleViolation {
-    /// The reason code, as written in an `OrderEvent`'s `reason`.
+    /// The reason code, as written in an `OrderEvent`'s `reason`: the risk
+    /// gate's [`Reason`] for this rule, so the code is written once.
     pub fn as_str(&self) -> &'static str {
-        match self {
-            RuleViolation::BelowMinQty { .. } => "below_min_qty",
-            RuleViolation::BelowMinNotional { .. } => "below_min_notional",
-            RuleViolation::OffLot { .. } => "off_lot",
-            RuleViolation::OffTick { .. } => "off_tick",
-        }
+        Reason::from(self).as_str()
     }
 }
 

@@ -33,6 +33,7 @@ use arb_detector::config::Config;
 use arb_runtime::bus::Bus;
 use arb_runtime::clock::{new_id, now};
 use arb_runtime::config::{NatsArgs, StreamArgs};
+use arb_testkit::nats_url;
 use clap::Parser;
 use futures::StreamExt;
 use hdrhistogram::Histogram;
@@ -263,10 +264,6 @@ fn mono() -> u64 {
 
 fn wall() -> i64 {
     to_nanos(&now())
-}
-
-fn nats_url() -> String {
-    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
 
 /// A current-thread runtime on a thread of its own, as each process of the

@@ -17,7 +17,8 @@ use arb_contract::{
 };
 use arb_detect::{Detector, detector};
 use arb_runtime::bus::{Bus, FLUSH_DEADLINE, Heartbeat, Publisher};
-use arb_runtime::{clock, headers};
+use arb_runtime::retry::until_ok;
+use arb_runtime::{BusError, clock, headers};
 use futures::{FutureExt, StreamExt};
 
 use crate::config::Config;
@@ -250,23 +251,17 @@ pub(crate) async fn run(config: Config, shutdown: impl Future<Output = ()>) -> a
         bus = Bus::connect(&config.nats, &service, None) => bus.context("failed to connect to NATS")?,
     };
     // JetStream may still be starting: retry with backoff, not exit.
-    let mut wait = Duration::from_millis(200);
-    loop {
-        match bus.ensure_streams(&config.streams).await {
-            Ok(()) => break,
-            Err(e) if e.is_retryable() => {
-                tracing::warn!(error = %e, ?wait, "cannot create the JetStream streams yet, retrying");
-                tokio::select! {
-                    _ = shutdown.clone() => {
-                        bus.drain().await;
-                        return Ok(());
-                    }
-                    _ = tokio::time::sleep(wait) => {}
-                }
-                wait = (wait * 2).min(Duration::from_secs(10));
-            }
-            Err(e) => return Err(e).context("failed to create the JetStream streams"),
-        }
+    let streams = until_ok(
+        "creating the JetStream streams",
+        shutdown.clone(),
+        BusError::is_retryable,
+        || bus.ensure_streams(&config.streams),
+    )
+    .await
+    .context("failed to create the JetStream streams")?;
+    if streams.is_none() {
+        bus.drain().await;
+        return Ok(());
     }
     let books_subject = bus.subjects.with_prefix(&config.books);
     let status_subject = bus.subjects.with_prefix("md.status.>");

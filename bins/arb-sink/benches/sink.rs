@@ -510,8 +510,7 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let naive_n = (n / 20).clamp(500, 5_000);
-    let admin = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin = arb_testkit::admin_database_url();
     let admin_pool = PgPool::connect(&admin)
         .await
         .expect("PostgreSQL (DATABASE_URL)");
@@ -549,7 +548,7 @@ async fn main() {
 
     let prefix = format!("bench.{}", uuid::Uuid::now_v7().simple());
     let nats = NatsArgs {
-        nats_url: std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
+        nats_url: arb_testkit::nats_url(),
         subject_prefix: Some(prefix),
         ..NatsArgs::default()
     };

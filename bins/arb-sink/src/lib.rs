@@ -17,14 +17,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use backoff::backoff::Backoff;
 use tokio::sync::{Mutex, watch};
 
 use arb_runtime::BusError;
 use arb_runtime::db::DbError;
 
-use arb_runtime::bus::{Bus, FLUSH_DEADLINE, Heartbeat, backoff_policy};
+use arb_runtime::bus::{Bus, FLUSH_DEADLINE, Heartbeat};
 use arb_runtime::clock;
+use arb_runtime::retry::until_ok;
 use arb_runtime::secret::redact_url;
 
 pub use config::SinkConfig;
@@ -39,34 +39,9 @@ use arb_testkit as _;
 pub type Allocator = mimalloc::MiMalloc;
 use pipeline::{Counters, Ctx};
 
-/// Retries `op` with backoff while its error is transient, until it
-/// succeeds or `shutdown` flips (`Ok(None)`); a permanent error is returned
-/// at once, to end start-up with it.
-async fn until_ok<T, E: std::fmt::Display, F, Fut>(
-    what: &str,
-    shutdown: &mut watch::Receiver<bool>,
-    is_retryable: fn(&E) -> bool,
-    mut op: F,
-) -> Result<Option<T>, E>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-{
-    let mut policy = backoff_policy(Duration::from_millis(200), Duration::from_secs(10));
-    loop {
-        match op().await {
-            Ok(v) => return Ok(Some(v)),
-            Err(e) if is_retryable(&e) => {
-                let wait = policy.next_backoff().unwrap_or(Duration::from_secs(10));
-                tracing::warn!(error = %e, ?wait, "{what} failed, retrying");
-                tokio::select! {
-                    _ = shutdown.changed() => return Ok(None),
-                    _ = tokio::time::sleep(wait) => {}
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    }
+/// Resolves when the sink's stop flag changes.
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.changed().await;
 }
 
 /// Runs the sink until `shutdown` resolves; then finishes the batches in
@@ -99,9 +74,12 @@ pub async fn run(cfg: SinkConfig, shutdown: impl Future<Output = ()>) -> anyhow:
 
     let setup = async {
         let mut rx = stop_rx.clone();
-        let streams = until_ok("creating streams", &mut rx, BusError::is_retryable, || {
-            bus.ensure_streams(&cfg.streams)
-        })
+        let streams = until_ok(
+            "creating streams",
+            stopped(&mut rx),
+            BusError::is_retryable,
+            || bus.ensure_streams(&cfg.streams),
+        )
         .await
         .context("cannot set up the JetStream streams")?;
         if streams.is_none() {
@@ -110,7 +88,7 @@ pub async fn run(cfg: SinkConfig, shutdown: impl Future<Output = ()>) -> anyhow:
         if cfg.migrate {
             let done = until_ok(
                 "migrating the database",
-                &mut rx,
+                stopped(&mut rx),
                 DbError::is_retryable,
                 || arb_runtime::db::migrate(&pool),
             )
@@ -121,11 +99,10 @@ pub async fn run(cfg: SinkConfig, shutdown: impl Future<Output = ()>) -> anyhow:
             }
             tracing::info!("database schema is current");
         }
-        let is_retryable: fn(&sqlx::Error) -> bool = arb_runtime::db::is_retryable;
         until_ok(
             "creating market_snapshots partitions",
-            &mut rx,
-            is_retryable,
+            stopped(&mut rx),
+            arb_runtime::db::is_retryable,
             || async {
                 let today = clock::now().date_naive();
                 ctx.partitions

@@ -2,8 +2,6 @@
 //! field names, told apart by `Content-Type`; the message type and version in
 //! `Arb-Schema`; the message id in `Nats-Msg-Id` for JetStream de-duplication.
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -82,11 +80,6 @@ impl Headers {
     /// The headers a decoder reads.
     pub fn wire(&self) -> WireHeaders<'_> {
         WireHeaders::from_lookup(|k| self.get(k))
-    }
-
-    /// As a sorted map, for dead letters and `arbctl tap`.
-    pub fn to_map(&self) -> BTreeMap<String, String> {
-        self.0.iter().cloned().collect()
     }
 }
 

@@ -73,11 +73,6 @@ impl IdGen {
             ],
         )
     }
-
-    /// Ids handed out so far.
-    pub fn count(&self) -> u64 {
-        self.n
-    }
 }
 
 struct UuidVisitor;

@@ -71,10 +71,6 @@ impl<S: Strategy> DetectorCore<S> {
         &self.strategy
     }
 
-    pub fn episodes(&self) -> &Episodes {
-        &self.episodes
-    }
-
     /// Closes the episodes that use a book now older than the age limit, at
     /// event time `at`.
     fn close_stale(&mut self, at: Timestamp) -> Vec<Opportunity> {

@@ -91,10 +91,6 @@ impl Episodes {
         self.open.len()
     }
 
-    pub fn is_open(&self, key: &str) -> bool {
-        self.open.contains_key(key)
-    }
-
     /// Feeds the latest evaluation of `key` (`None`: it does not clear the
     /// threshold, or cannot be computed) at event time `at`; returns the
     /// message to publish, if any.

@@ -461,13 +461,6 @@ impl Publisher {
         }
         Ok(())
     }
-
-    /// [`Publisher::flush`], giving up after `deadline` (NATS down at shutdown).
-    pub async fn flush_within(&mut self, deadline: Duration) -> Result<(), BusError> {
-        tokio::time::timeout(deadline, self.flush())
-            .await
-            .unwrap_or(Err(BusError::Deadline(deadline)))
-    }
 }
 
 /// A handler's own error, whatever its type.

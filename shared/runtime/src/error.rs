@@ -72,8 +72,6 @@ pub enum BusError {
         #[source]
         source: jetstream::context::PublishError,
     },
-    #[error("NATS did not settle within {0:?} (flushing publishes or draining the connection)")]
-    Deadline(std::time::Duration),
     #[error(transparent)]
     Codec(#[from] CodecError),
     #[error(transparent)]
@@ -101,7 +99,6 @@ impl BusError {
                 source.kind(),
                 P::TimedOut | P::BrokenPipe | P::MaxAckPending | P::StreamNotFound | P::Other
             ),
-            BusError::Deadline(_) => true,
             BusError::Codec(_) | BusError::Subject(_) => false,
         }
     }
@@ -201,7 +198,6 @@ mod tests {
             (publish(P::MaxPayloadExceeded), false),
             (publish(P::WrongLastSequence), false),
             (publish(P::WrongLastMessageId), false),
-            (BusError::Deadline(std::time::Duration::from_secs(1)), true),
             (
                 BusError::Subject(SubjectError::EmptyToken { what: "venue" }),
                 false,

@@ -54,9 +54,5 @@ pub fn decode_any(
 
 /// A header map from `(name, value)` pairs (tests, `arbctl pub --raw`).
 pub fn header_map<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> HeaderMap {
-    let mut m = HeaderMap::new();
-    for (k, v) in pairs {
-        m.insert(k, v);
-    }
-    m
+    to_map(&pairs.into_iter().collect())
 }

@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod headers;
 pub mod kv;
+pub mod retry;
 pub mod secret;
 pub mod shutdown;
 pub mod telemetry;

@@ -353,6 +353,10 @@ pub struct OrderEvent {
     pub qty: Decimal,
     #[serde(default)]
     pub filled_qty: Decimal,
+    /// Quote amount of what filled, exact (the sum of `qty × price` over the
+    /// levels taken); `avg_fill_price` is this over `filled_qty`, rounded.
+    #[serde(default)]
+    pub filled_notional: Decimal,
     #[serde(default)]
     pub avg_fill_price: Option<Decimal>,
     #[serde(default)]
@@ -375,6 +379,9 @@ pub enum TradeStatus {
     Partial,
     /// No leg filled.
     Failed,
+    /// The legs filled unevenly and the leftover was flattened (the unwind
+    /// legs): no position is left, and the P&L is what the unwind cost.
+    Unwound,
 }
 
 impl TradeStatus {
@@ -383,6 +390,7 @@ impl TradeStatus {
             TradeStatus::Completed => "completed",
             TradeStatus::Partial => "partial",
             TradeStatus::Failed => "failed",
+            TradeStatus::Unwound => "unwound",
         }
     }
 }
@@ -394,12 +402,23 @@ pub struct TradeLeg {
     pub venue: String,
     pub symbol: Symbol,
     pub side: Side,
+    /// Base quantity filled.
     pub qty: Decimal,
+    /// The average fill price (`notional / qty`, rounded in its last digit
+    /// when the quotient does not end).
     pub price: Decimal,
+    /// Quote amount exchanged: the exact sum of `qty × price` over the
+    /// levels taken. Balances are booked with this, never with `price`.
+    #[serde(default)]
+    pub notional: Decimal,
     #[serde(default)]
     pub fee: Decimal,
     #[serde(default)]
     pub fee_currency: Option<String>,
+    /// An order that flattened leftover exposure, not one of the
+    /// opportunity's legs.
+    #[serde(default)]
+    pub unwind: bool,
 }
 
 /// `exec.trade.<strategy>`: one arbitrage execution across its legs.
@@ -411,6 +430,9 @@ pub struct TradeEvent {
     pub ts: Timestamp,
     #[serde(with = "crate::ids::uuid_opt", default)]
     pub opportunity_id: Option<Uuid>,
+    /// The episode acted on: at most one trade per episode.
+    #[serde(with = "crate::ids::uuid_opt", default)]
+    pub episode_id: Option<Uuid>,
     pub strategy: String,
     pub status: TradeStatus,
     pub legs: Vec<TradeLeg>,
@@ -421,6 +443,10 @@ pub struct TradeEvent {
     pub realized_pnl: Decimal,
     #[serde(default)]
     pub expected_profit: Option<Decimal>,
+    /// Event time from the opportunity's book to the executor's decision,
+    /// in microseconds: how old the detector's view was when acted on.
+    #[serde(default)]
+    pub decision_latency_us: Option<i64>,
 }
 
 message!(TradeEvent, "trade_event", |m| m.ts, |m, s| s
@@ -473,6 +499,58 @@ pub struct PortfolioSnapshot {
 
 message!(PortfolioSnapshot, "portfolio_snapshot", |m| m.ts, |m, s| s
     .portfolio(&m.venue));
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferStatus {
+    /// The amount and the fee left the sender.
+    Sent,
+    /// The amount reached the receiver.
+    Arrived,
+}
+
+impl TransferStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferStatus::Sent => "sent",
+            TransferStatus::Arrived => "arrived",
+        }
+    }
+}
+
+/// `exec.transfer.<ASSET>`: a (simulated) move of one asset between venues
+/// that rebalances inventory, one event when sent and one on arrival.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransferEvent {
+    #[serde(with = "crate::ids::uuid")]
+    pub id: Uuid,
+    #[serde(with = "nanos")]
+    pub ts: Timestamp,
+    /// The same for both events of one transfer.
+    #[serde(with = "crate::ids::uuid")]
+    pub transfer_id: Uuid,
+    pub asset: String,
+    pub from_venue: String,
+    pub to_venue: String,
+    /// What reaches the receiver.
+    pub amount: Decimal,
+    /// The withdrawal fee, in `asset`, paid by the sender on top.
+    pub fee: Decimal,
+    pub status: TransferStatus,
+    #[serde(with = "nanos")]
+    pub sent_ts: Timestamp,
+    #[serde(with = "nanos")]
+    pub arrives_ts: Timestamp,
+    /// The fee valued in `currency` at the time it was sent: the cost
+    /// counted in P&L.
+    #[serde(default)]
+    pub cost: Option<Decimal>,
+    #[serde(default)]
+    pub currency: Option<String>,
+}
+
+message!(TransferEvent, "transfer_event", |m| m.ts, |m, s| s
+    .transfer(&m.asset));
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -118,6 +118,7 @@ pub fn order(n: u64, ts: Timestamp) -> OrderEvent {
         price: Some(d(345_067, 2)),
         qty: d(12_345, 4),
         filled_qty: d(12_345, 4),
+        filled_notional: d(4_259_845_942_500, 9),
         avg_fill_price: Some(d(3_450_665, 3)),
         fee: d(42_600, 6),
         fee_currency: Some("USD".into()),
@@ -130,6 +131,7 @@ pub fn trade(n: u64, ts: Timestamp) -> TradeEvent {
         id: id_at(ts, n),
         ts,
         opportunity_id: Some(id_at(ts, n + 9_000_000)),
+        episode_id: Some(id_at(ts, n + 10_000_000)),
         strategy: "cross".into(),
         status: TradeStatus::Completed,
         legs: vec![TradeLeg {
@@ -139,14 +141,17 @@ pub fn trade(n: u64, ts: Timestamp) -> TradeEvent {
             side: Side::Buy,
             qty: d(12_345, 4),
             price: d(345_067, 2),
+            notional: d(425_985_211_5, 6),
             fee: d(42_600, 6),
             fee_currency: Some("USD".into()),
+            unwind: false,
         }],
         currency: "USD".into(),
         notional: d(42_598_521, 4),
         fees: d(85_200, 6),
         realized_pnl: d(1_234 + n as i64, 4),
         expected_profit: Some(d(1_500, 4)),
+        decision_latency_us: Some(1_250 + n as i64),
     }
 }
 
@@ -161,6 +166,24 @@ pub fn pnl(n: u64, ts: Timestamp) -> PnlEvent {
         unrealized: d(-55, 2),
         fees: d(85_200, 6),
         cumulative_realized: d(987_654 + n as i64, 4),
+    }
+}
+
+pub fn transfer(n: u64, ts: Timestamp) -> TransferEvent {
+    TransferEvent {
+        id: id_at(ts, n),
+        ts,
+        transfer_id: id_at(ts, n + 11_000_000),
+        asset: "BTC".into(),
+        from_venue: "sim-a".into(),
+        to_venue: "sim-b".into(),
+        amount: d(25 + n as i64, 2),
+        fee: d(5, 4),
+        status: TransferStatus::Sent,
+        sent_ts: ts,
+        arrives_ts: ts + chrono::Duration::minutes(10),
+        cost: Some(d(3_250, 2)),
+        currency: Some("USD".into()),
     }
 }
 
@@ -235,7 +258,7 @@ pub fn dead_letter(n: u64, ts: Timestamp) -> DeadLetter {
 /// The `n`-th message of a mix that cycles through every type of the
 /// contract (books most often, as in a live run).
 pub fn mixed(n: u64, ts: Timestamp) -> Decoded {
-    match n % 12 {
+    match n % 13 {
         0..=2 => Decoded::Book(book(
             n,
             ["kraken", "binance", "sim-a"][(n % 3) as usize],
@@ -251,6 +274,7 @@ pub fn mixed(n: u64, ts: Timestamp) -> Decoded {
         8 => Decoded::Portfolio(portfolio(n, ts)),
         9 => Decoded::Audit(audit(n, ts)),
         10 => Decoded::State(runtime_state(n, ts)),
+        11 => Decoded::Transfer(transfer(n, ts)),
         _ => Decoded::DeadLetter(dead_letter(n, ts)),
     }
 }

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `md.book.<venue>.<BASE-QUOTE>`, `md.status.<venue>` | MD |
 //! | `arb.opp.<kind>.<key>` | ARB |
-//! | `exec.order.<venue>.<BASE-QUOTE>`, `exec.trade.<strategy>`, `exec.pnl.<strategy>`, `exec.portfolio.<venue>` | EXEC |
+//! | `exec.order.<venue>.<BASE-QUOTE>`, `exec.trade.<strategy>`, `exec.pnl.<strategy>`, `exec.portfolio.<venue>`, `exec.transfer.<ASSET>` | EXEC |
 //! | `sys.audit.<service>`, `sys.state.<service>`, `sys.dlq.<service>` | SYS |
 
 use crate::error::SubjectError;
@@ -83,6 +83,7 @@ pub enum SubjectKind {
     Trade { strategy: String },
     Pnl { strategy: String },
     Portfolio { venue: String },
+    Transfer { asset: String },
     Audit { service: String },
     State { service: String },
     Dlq { service: String },
@@ -99,6 +100,7 @@ impl SubjectKind {
             SubjectKind::Trade { .. } => "trade_event",
             SubjectKind::Pnl { .. } => "pnl_event",
             SubjectKind::Portfolio { .. } => "portfolio_snapshot",
+            SubjectKind::Transfer { .. } => "transfer_event",
             SubjectKind::Audit { .. } => "audit_event",
             SubjectKind::State { .. } => "runtime_state",
             SubjectKind::Dlq { .. } => "dead_letter",
@@ -195,6 +197,10 @@ impl Subjects {
         Ok(self.join(&["exec", "portfolio", check_token("venue", venue)?]))
     }
 
+    pub fn transfer(&self, asset: &str) -> Result<String, SubjectError> {
+        Ok(self.join(&["exec", "transfer", check_token("asset", asset)?]))
+    }
+
     pub fn audit(&self, service: &str) -> Result<String, SubjectError> {
         Ok(self.join(&["sys", "audit", check_token("service", service)?]))
     }
@@ -277,6 +283,9 @@ impl Subjects {
             (["exec", "portfolio", ..], 3) => SubjectKind::Portfolio {
                 venue: one("venue")?,
             },
+            (["exec", "transfer", ..], 3) => SubjectKind::Transfer {
+                asset: one("asset")?,
+            },
             (["sys", "audit", ..], 3) => SubjectKind::Audit {
                 service: one("service")?,
             },
@@ -320,6 +329,7 @@ mod tests {
             (s.trade("cross").unwrap(), "exec.trade.cross"),
             (s.pnl("cross").unwrap(), "exec.pnl.cross"),
             (s.portfolio("kraken").unwrap(), "exec.portfolio.kraken"),
+            (s.transfer("BTC").unwrap(), "exec.transfer.BTC"),
             (s.audit("feed").unwrap(), "sys.audit.feed"),
             (s.state("sink").unwrap(), "sys.state.sink"),
             (s.dlq("sink").unwrap(), "sys.dlq.sink"),
@@ -332,10 +342,12 @@ mod tests {
             "trade_event",
             "pnl_event",
             "portfolio_snapshot",
+            "transfer_event",
             "audit_event",
             "runtime_state",
             "dead_letter",
         ];
+        assert_eq!(cases.len(), schemas.len());
         for ((built, want), schema) in cases.iter().zip(schemas) {
             assert_eq!(built, want);
             assert_eq!(s.parse(built).unwrap().schema(), schema, "{built}");

@@ -246,6 +246,8 @@ impl Validate for OrderEvent {
         non_empty("strategy", &self.strategy)?;
         non_negative("qty", self.qty)?;
         non_negative("filled_qty", self.filled_qty)?;
+        non_negative("filled_notional", self.filled_notional)?;
+        non_negative("fee", self.fee)?;
         if self.filled_qty > self.qty {
             return Err(ValidationError::OutOfRange {
                 field: "filled_qty",
@@ -270,6 +272,8 @@ impl Validate for TradeEvent {
         for l in &self.legs {
             non_negative("leg qty", l.qty)?;
             positive("leg price", l.price)?;
+            non_negative("leg notional", l.notional)?;
+            non_negative("leg fee", l.fee)?;
         }
         non_negative("notional", self.notional)
     }
@@ -298,6 +302,34 @@ impl Validate for PortfolioSnapshot {
             non_empty("asset", &b.asset)?;
             non_negative("balance free", b.free)?;
             non_negative("balance locked", b.locked)?;
+        }
+        Ok(())
+    }
+}
+
+impl Validate for TransferEvent {
+    fn validate(&self) -> Result<(), ValidationError> {
+        time("ts", &self.ts)?;
+        time("sent_ts", &self.sent_ts)?;
+        time("arrives_ts", &self.arrives_ts)?;
+        non_empty("asset", &self.asset)?;
+        non_empty("from_venue", &self.from_venue)?;
+        non_empty("to_venue", &self.to_venue)?;
+        if self.from_venue == self.to_venue {
+            return Err(ValidationError::OutOfRange {
+                field: "to_venue",
+                value: self.to_venue.clone(),
+                why: "the same venue as from_venue",
+            });
+        }
+        positive("amount", self.amount)?;
+        non_negative("fee", self.fee)?;
+        if self.arrives_ts < self.sent_ts {
+            return Err(ValidationError::OutOfRange {
+                field: "arrives_ts",
+                value: self.arrives_ts.to_string(),
+                why: "before sent_ts",
+            });
         }
         Ok(())
     }

@@ -7,18 +7,21 @@ pub fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| s.to_string()).collect()
 }
 
-/// The tests' stream limits ([`crate::test_stream_args`]) as flags.
+/// The tests' stream limits ([`crate::test_stream_args`]) as flags: a
+/// process under test that ensures its streams changes nothing.
 pub fn stream_limit_args() -> Vec<String> {
-    strings(&[
-        "--md-max-bytes",
-        "256MiB",
-        "--arb-max-bytes",
-        "64MiB",
-        "--exec-max-bytes",
-        "64MiB",
-        "--sys-max-bytes",
-        "64MiB",
-    ])
+    let l = crate::test_stream_args();
+    let secs = |d: std::time::Duration| format!("{}s", d.as_secs());
+    vec![
+        format!("--md-max-bytes={}", l.md_max_bytes),
+        format!("--arb-max-bytes={}", l.arb_max_bytes),
+        format!("--exec-max-bytes={}", l.exec_max_bytes),
+        format!("--sys-max-bytes={}", l.sys_max_bytes),
+        format!("--md-max-age={}", secs(l.md_max_age)),
+        format!("--arb-max-age={}", secs(l.arb_max_age)),
+        format!("--exec-max-age={}", secs(l.exec_max_age)),
+        format!("--sys-max-age={}", secs(l.sys_max_age)),
+    ]
 }
 
 /// The standard arguments of an arb-sink under test.

@@ -15,13 +15,22 @@ pub fn nats_url() -> String {
     std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
 
-/// Small stream limits: the test server is shared.
+/// The tests' stream limits. No byte limit: JetStream reserves a stream's
+/// `max_bytes` against the server's whole store when the stream is made, so
+/// byte limits on each test's own streams fail with "insufficient storage
+/// resources" once a few are open on a machine short of disk (CI did). An
+/// hour's age instead: what a test leaves behind (a killed run) ages out.
 pub fn test_stream_args() -> StreamArgs {
+    let hour = Duration::from_secs(3600);
     StreamArgs {
-        md_max_bytes: 256 << 20,
-        arb_max_bytes: 64 << 20,
-        exec_max_bytes: 64 << 20,
-        sys_max_bytes: 64 << 20,
+        md_max_bytes: -1,
+        arb_max_bytes: -1,
+        exec_max_bytes: -1,
+        sys_max_bytes: -1,
+        md_max_age: hour,
+        arb_max_age: hour,
+        exec_max_age: hour,
+        sys_max_age: hour,
         ..StreamArgs::default()
     }
 }

@@ -8,18 +8,9 @@ use std::str::FromStr;
 
 use arb_contract::time::{Timestamp, from_nanos};
 use arb_contract::{BookSnapshot, DeadLetter, Level, Message, Opportunity, ids, sample};
-use arb_testkit::{Proc, TestBus, WAIT, first_heartbeat, nats_url};
+use arb_testkit::{Proc, TestBus, WAIT, first_heartbeat, nats_url, stream_limit_args};
 use futures::StreamExt;
 use rust_decimal::Decimal;
-
-/// The streams as the test bus made them ([`arb_testkit::test_stream_args`]),
-/// so the detector's `ensure_streams` changes nothing.
-const STREAM_FLAGS: [&str; 4] = [
-    "--md-max-bytes=256MiB",
-    "--arb-max-bytes=64MiB",
-    "--exec-max-bytes=64MiB",
-    "--sys-max-bytes=64MiB",
-];
 
 /// The real `arb-detector` on a test bus of its own, and the opportunities
 /// it publishes.
@@ -41,7 +32,7 @@ impl Detector {
             "--heartbeat-interval=1s".into(),
         ]
         .into_iter()
-        .chain(STREAM_FLAGS.iter().map(|s| s.to_string()))
+        .chain(stream_limit_args())
         .chain(args.iter().map(|s| s.to_string()))
         .collect();
         let env = [

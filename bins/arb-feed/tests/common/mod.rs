@@ -12,7 +12,7 @@ use arb_contract::model::{
 };
 use arb_contract::{Decoded, Level};
 use arb_feed::Config;
-use arb_testkit::{TestBus, nats_url, test_stream_args};
+use arb_testkit::{TestBus, nats_url, stream_limit_args};
 use clap::Parser;
 use futures::StreamExt;
 use rust_decimal::Decimal;
@@ -75,13 +75,12 @@ impl Harness {
     /// the feed's own `ensure_stream` changes nothing): the flags every feed
     /// under test starts with, in-process or as the binary.
     pub fn bus_args(&self) -> Vec<String> {
-        let limits = test_stream_args();
-        vec![
+        let mut args = vec![
             format!("--nats-url={}", nats_url()),
             format!("--subject-prefix={}", self.tb.prefix),
-            format!("--md-max-bytes={}", limits.md_max_bytes),
-            format!("--sys-max-bytes={}", limits.sys_max_bytes),
-        ]
+        ];
+        args.extend(stream_limit_args());
+        args
     }
 
     /// The feed's configuration: [`Harness::bus_args`], fast reconnects, then `args`.

@@ -342,6 +342,9 @@ pub struct OrderEvent {
     pub trade_id: Option<Uuid>,
     #[serde(with = "crate::ids::uuid_opt", default)]
     pub opportunity_id: Option<Uuid>,
+    /// The episode the order's trade acts on.
+    #[serde(with = "crate::ids::uuid_opt", default)]
+    pub episode_id: Option<Uuid>,
     pub strategy: String,
     pub venue: String,
     pub symbol: Symbol,

@@ -105,6 +105,7 @@ pub fn order(n: u64, ts: Timestamp) -> OrderEvent {
         venue_order_id: Some(format!("SIM-{n}")),
         trade_id: Some(id_at(ts, n + 8_000_000)),
         opportunity_id: Some(id_at(ts, n + 9_000_000)),
+        episode_id: Some(id_at(ts, n + 10_000_000)),
         strategy: "cross".into(),
         venue: "sim-a".into(),
         symbol: sym("ETH/USD"),

@@ -1,7 +1,8 @@
 //! Pure execution logic, shared by the paper executor and by backtests (issue
 //! 12): how a taker order fills against a book after a latency ([`fill`]),
 //! the venue's size and price rules ([`rules`]), the pre-trade risk gate
-//! ([`risk`]), and balances that reconcile to the last unit ([`ledger`]).
+//! ([`risk`]), balances that reconcile to the last unit ([`ledger`]), and
+//! the runtime configuration the executor reads from NATS KV ([`settings`]).
 //!
 //! No clock, no I/O, no unseeded randomness: times are event times passed
 //! in, jitter comes from a seeded generator, so a backtest decides as the
@@ -14,3 +15,4 @@ pub mod latency;
 pub mod ledger;
 pub mod risk;
 pub mod rules;
+pub mod settings;

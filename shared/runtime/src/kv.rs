@@ -2,11 +2,13 @@
 //! subject prefix, and watch it so that the current value of every key
 //! arrives first, then a [`KvEvent::Ready`] marker, then each change as it
 //! happens. A process applies the values it is given and knows when it has
-//! seen the whole current configuration.
+//! seen the whole current configuration. [`history`] reads back every
+//! revision of one key that the bucket keeps (`arbctl config history`).
 
+use arb_contract::time::{Timestamp, from_nanos};
 use async_nats::jetstream::kv::{self, Operation, Store};
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 
 use crate::bus::Bus;
 use crate::error::{BusError, Fault};
@@ -125,4 +127,72 @@ pub async fn put(store: &Store, key: &str, value: Bytes) -> Result<u64, BusError
         };
         kv_err(&store.name, fault, e)
     })
+}
+
+/// What one revision of a key did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KvOperation {
+    Put,
+    Delete,
+    Purge,
+}
+
+impl KvOperation {
+    /// `put`, `delete` or `purge`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KvOperation::Put => "put",
+            KvOperation::Delete => "delete",
+            KvOperation::Purge => "purge",
+        }
+    }
+}
+
+impl From<Operation> for KvOperation {
+    fn from(op: Operation) -> Self {
+        match op {
+            Operation::Put => KvOperation::Put,
+            Operation::Delete => KvOperation::Delete,
+            Operation::Purge => KvOperation::Purge,
+        }
+    }
+}
+
+/// One revision of a key as the bucket keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvRevision {
+    pub key: String,
+    /// Empty for a delete or purge.
+    pub value: Bytes,
+    pub revision: u64,
+    /// When the server stored it (its clock, not ours).
+    pub created: Timestamp,
+    pub operation: KvOperation,
+}
+
+/// Every revision of `key` the bucket still keeps (as many as its
+/// `history`), oldest first; empty for a key never written.
+pub async fn history(store: &Store, key: &str) -> Result<Vec<KvRevision>, BusError> {
+    let entries = store.history(key).await.map_err(|e| {
+        use async_nats::jetstream::kv::HistoryErrorKind as K;
+        let fault = match e.kind() {
+            K::InvalidKey => Fault::Permanent,
+            _ => Fault::Transient,
+        };
+        kv_err(&store.name, fault, e)
+    })?;
+    entries
+        .map_err(|e| kv_err(&store.name, Fault::Transient, e))
+        .map_ok(|entry| KvRevision {
+            // Saturates past year 2262, which no server clock reports.
+            created: from_nanos(
+                i64::try_from(entry.created.unix_timestamp_nanos()).unwrap_or(i64::MAX),
+            ),
+            key: entry.key,
+            value: entry.value,
+            revision: entry.revision,
+            operation: entry.operation.into(),
+        })
+        .try_collect()
+        .await
 }

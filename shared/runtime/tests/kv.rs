@@ -1,10 +1,11 @@
 //! The KV watch helper against the real NATS: current values first, then a
-//! `Ready` marker, then each change; an empty bucket is ready at once.
+//! `Ready` marker, then each change; an empty bucket is ready at once; a
+//! key's history, oldest first, as deep as the bucket keeps it.
 #![allow(unused_crate_dependencies)]
 
 use std::time::Duration;
 
-use arb_runtime::kv::{self, KvEvent};
+use arb_runtime::kv::{self, KvEvent, KvOperation};
 use arb_testkit::TestBus;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -90,6 +91,71 @@ async fn a_bad_key_is_refused_as_permanent() {
     let e = kv::put(&store, "no spaces allowed", Bytes::from("x"))
         .await
         .unwrap_err();
+    assert!(!e.is_retryable(), "{e}");
+    let _ = tb.bus.js.delete_key_value(&store.name).await;
+    tb.cleanup().await;
+}
+
+#[tokio::test]
+async fn history_lists_every_kept_revision_oldest_first() {
+    let tb = TestBus::new("kv_history").await;
+    let store = kv::bucket(&tb.bus, "arb_config", 3).await.expect("bucket");
+    assert!(
+        kv::history(&store, "trading_state")
+            .await
+            .unwrap()
+            .is_empty(),
+        "a key never written has no history"
+    );
+    let mut revisions = Vec::new();
+    for v in ["active", "reducing", "halted"] {
+        revisions.push(
+            kv::put(&store, "trading_state", Bytes::from(v))
+                .await
+                .unwrap(),
+        );
+    }
+    kv::put(&store, "limits", Bytes::from("{}")).await.unwrap();
+    let h = kv::history(&store, "trading_state").await.expect("history");
+    let got: Vec<_> = h
+        .iter()
+        .map(|r| (r.key.as_str(), r.value.as_ref(), r.revision, r.operation))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "trading_state",
+                &b"active"[..],
+                revisions[0],
+                KvOperation::Put
+            ),
+            (
+                "trading_state",
+                &b"reducing"[..],
+                revisions[1],
+                KvOperation::Put
+            ),
+            (
+                "trading_state",
+                &b"halted"[..],
+                revisions[2],
+                KvOperation::Put
+            ),
+        ]
+    );
+    assert!(h.windows(2).all(|w| w[0].created <= w[1].created));
+
+    // A delete is a revision too; the oldest falls out past the bucket's history of 3.
+    store.delete("trading_state").await.unwrap();
+    let h = kv::history(&store, "trading_state").await.expect("history");
+    let ops: Vec<_> = h.iter().map(|r| (r.revision, r.operation)).collect();
+    assert_eq!(ops.len(), 3, "{ops:?}");
+    assert_eq!(ops[0], (revisions[1], KvOperation::Put));
+    assert_eq!(ops[2].1, KvOperation::Delete);
+    assert_eq!(KvOperation::Delete.as_str(), "delete");
+
+    let e = kv::history(&store, "no spaces").await.unwrap_err();
     assert!(!e.is_retryable(), "{e}");
     let _ = tb.bus.js.delete_key_value(&store.name).await;
     tb.cleanup().await;

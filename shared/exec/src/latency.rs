@@ -28,6 +28,20 @@ impl Latency {
         Latency { fixed, jitter }
     }
 
+    /// The latency of one order, drawn from the run's `seed` and the order's
+    /// own `key` (its id): the same order gets the same latency however many
+    /// orders came before it, in a live run, after a restart and in a
+    /// backtest.
+    pub fn for_order(&self, seed: u64, key: &[u8]) -> Duration {
+        let jitter = u64::try_from(self.jitter.as_nanos()).unwrap_or(u64::MAX);
+        if jitter == 0 {
+            return self.fixed;
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ stable_hash(&[b"order-latency", key]));
+        self.fixed
+            .saturating_add(Duration::from_nanos(rng.random_range(0..=jitter)))
+    }
+
     /// The longest latency it can give.
     pub fn max(&self) -> Duration {
         self.fixed.saturating_add(self.jitter)

@@ -9,6 +9,7 @@
 //! live run does.
 #![forbid(unsafe_code)]
 mod codes;
+pub mod engine;
 pub mod fill;
 pub mod history;
 pub mod latency;

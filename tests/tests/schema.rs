@@ -24,7 +24,9 @@ async fn pgcrypto_is_there_and_generates_uuids(pool: PgPool) {
 
 #[sqlx::test(migrator = "arb_runtime::db::MIGRATOR")]
 async fn every_table_exists_and_starts_empty(pool: PgPool) {
-    for t in TABLES.iter().chain(&["_sqlx_migrations"]) {
+    // transfers (migrations/20261201000001_execution.sql) is not in
+    // arb_runtime::db::TABLES yet.
+    for t in TABLES.iter().chain(&["transfers", "_sqlx_migrations"]) {
         let kind: Option<String> =
             sqlx::query_scalar("SELECT relkind::text FROM pg_class WHERE relname = $1")
                 .bind(t)
@@ -105,11 +107,29 @@ async fn columns_have_the_expected_types(pool: PgPool) {
         ("trades", "opportunity_id", "uuid"),
         ("trades", "realized_pnl", "numeric"),
         ("trades", "legs", "jsonb"),
+        ("trades", "episode_id", "uuid"),
+        ("trades", "decision_latency_us", "bigint"),
         ("orders", "order_id", "uuid"),
         ("orders", "trade_id", "uuid"),
         ("orders", "opportunity_id", "uuid"),
         ("orders", "qty", "numeric"),
         ("orders", "fee", "numeric"),
+        ("orders", "filled_notional", "numeric"),
+        ("orders", "episode_id", "uuid"),
+        ("transfers", "id", "uuid"),
+        ("transfers", "ts", "timestamp with time zone"),
+        ("transfers", "transfer_id", "uuid"),
+        ("transfers", "asset", "text"),
+        ("transfers", "from_venue", "text"),
+        ("transfers", "to_venue", "text"),
+        ("transfers", "amount", "numeric"),
+        ("transfers", "fee", "numeric"),
+        ("transfers", "status", "text"),
+        ("transfers", "sent_ts", "timestamp with time zone"),
+        ("transfers", "arrives_ts", "timestamp with time zone"),
+        ("transfers", "cost", "numeric"),
+        ("transfers", "currency", "text"),
+        ("transfers", "inserted_at", "timestamp with time zone"),
         ("pnl_events", "cumulative_realized", "numeric"),
         ("portfolio_snapshots", "balances", "jsonb"),
         ("portfolio_snapshots", "total_value", "numeric"),
@@ -135,6 +155,155 @@ async fn columns_have_the_expected_types(pool: PgPool) {
     assert!(floats.is_empty(), "floating-point columns: {floats:?}");
 }
 
+/// The contract's side: every field of a message stored one row per message
+/// has a column of the same name in its table (legs and balances as JSONB).
+#[sqlx::test(migrator = "arb_runtime::db::MIGRATOR")]
+async fn every_field_of_the_stored_messages_has_its_column(pool: PgPool) {
+    use arb_contract::sample;
+    let cols = schema_fingerprint(&pool).await;
+    let ts = arb_contract::time::from_nanos(1_763_900_000_000_000_000);
+    let messages = [
+        (
+            "opportunities",
+            serde_json::to_value(sample::opportunity(1, ts)),
+        ),
+        ("orders", serde_json::to_value(sample::order(1, ts))),
+        ("trades", serde_json::to_value(sample::trade(1, ts))),
+        ("pnl_events", serde_json::to_value(sample::pnl(1, ts))),
+        (
+            "portfolio_snapshots",
+            serde_json::to_value(sample::portfolio(1, ts)),
+        ),
+        ("transfers", serde_json::to_value(sample::transfer(1, ts))),
+    ];
+    for (table, fields) in messages {
+        let fields = fields.unwrap();
+        let fields = fields.as_object().expect("a message is a map");
+        assert!(fields.len() > 5, "{table}: {fields:?}");
+        for field in fields.keys() {
+            assert!(
+                cols.iter().any(|(t, c, _)| t == table && c == field),
+                "{table} has no column {field}"
+            );
+        }
+    }
+}
+
+#[sqlx::test(migrator = "arb_runtime::db::MIGRATOR")]
+async fn execution_columns_default_and_transfers_round_trip(pool: PgPool) {
+    type Ts = chrono::DateTime<chrono::Utc>;
+    // An order stored before the executor's fields (or by a writer that
+    // leaves them out) has filled nothing; a trade has no episode.
+    sqlx::query(
+        "INSERT INTO orders (id, ts, order_id, strategy, venue, symbol, side, order_type, status, qty, filled_qty, fee)
+         VALUES (gen_random_uuid(), now(), gen_random_uuid(), 'cross', 'sim-a', 'BTC/USD', 'buy', 'limit', 'new', 1, 0, 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let notional: Decimal = sqlx::query_scalar("SELECT filled_notional FROM orders")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(notional, Decimal::ZERO);
+    let null = sqlx::query(
+        "INSERT INTO orders (id, ts, order_id, strategy, venue, symbol, side, order_type, status, qty, filled_qty, fee, filled_notional)
+         VALUES (gen_random_uuid(), now(), gen_random_uuid(), 'cross', 'sim-a', 'BTC/USD', 'buy', 'limit', 'new', 1, 0, 0, NULL)",
+    )
+    .execute(&pool)
+    .await;
+    assert!(null.is_err(), "filled_notional is NOT NULL");
+
+    let episode = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO trades (id, ts, strategy, status, currency, notional, fees, realized_pnl, legs, episode_id, decision_latency_us)
+         VALUES (gen_random_uuid(), now(), 'cross', 'unwound', 'USD', 1, 0, 0, '[]', $1, $2)",
+    )
+    .bind(episode)
+    .bind(i64::MAX)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let (got, latency): (Option<uuid::Uuid>, Option<i64>) =
+        sqlx::query_as("SELECT episode_id, decision_latency_us FROM trades")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((got, latency), (Some(episode), Some(i64::MAX)));
+
+    // Both events of one transfer, sharing its transfer_id.
+    let insert = "INSERT INTO transfers (id, ts, transfer_id, asset, from_venue, to_venue, amount, fee, status, sent_ts, arrives_ts, cost, currency)
+                  VALUES (gen_random_uuid(), $1, $2, 'BTC', 'sim-a', 'sim-b', $3, $4, $5, $6, $7, $8, $9)";
+    let (transfer, sent, arrives) = (
+        uuid::Uuid::now_v7(),
+        "2026-12-01T10:00:00.123456Z".parse::<Ts>().unwrap(),
+        "2026-12-01T10:10:00.123456Z".parse::<Ts>().unwrap(),
+    );
+    let (amount, fee) = (Decimal::new(2_500_000_000, 8), Decimal::new(50_000, 8));
+    for (status, ts, cost) in [
+        ("sent", sent, Some(Decimal::new(3_250, 2))),
+        ("arrived", arrives, None),
+    ] {
+        sqlx::query(insert)
+            .bind(ts)
+            .bind(transfer)
+            .bind(amount)
+            .bind(fee)
+            .bind(status)
+            .bind(sent)
+            .bind(arrives)
+            .bind(cost)
+            .bind(cost.map(|_| "USD"))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    type Row = (
+        String,
+        Decimal,
+        Decimal,
+        Ts,
+        Option<Decimal>,
+        Option<String>,
+    );
+    let rows: Vec<Row> =
+        sqlx::query_as(
+            "SELECT status, amount, fee, arrives_ts, cost, currency FROM transfers WHERE transfer_id = $1 ORDER BY ts",
+        )
+        .bind(transfer)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        rows,
+        [
+            (
+                "sent".to_owned(),
+                amount,
+                fee,
+                arrives,
+                Some(Decimal::new(3_250, 2)),
+                Some("USD".to_owned())
+            ),
+            ("arrived".to_owned(), amount, fee, arrives, None, None),
+        ]
+    );
+    assert_eq!(rows[0].1.to_string(), "25.00000000", "exact, scale kept");
+    let bad = sqlx::query(insert)
+        .bind(sent)
+        .bind(transfer)
+        .bind(amount)
+        .bind(fee)
+        .bind("lost")
+        .bind(sent)
+        .bind(arrives)
+        .bind(None::<Decimal>)
+        .bind(None::<String>)
+        .execute(&pool)
+        .await;
+    assert!(bad.is_err(), "status is sent or arrived");
+}
+
 #[sqlx::test(migrator = "arb_runtime::db::MIGRATOR")]
 async fn keys_unique_constraints_and_indexes(pool: PgPool) {
     let constraints: Vec<(String, String, String)> = sqlx::query_as(
@@ -149,7 +318,7 @@ async fn keys_unique_constraints_and_indexes(pool: PgPool) {
             .iter()
             .any(|(tt, c, d)| tt == t && c == ty && d == def)
     };
-    for t in TABLES {
+    for t in TABLES.into_iter().chain(["transfers"]) {
         let pk = if t == "market_snapshots" {
             "PRIMARY KEY (id, ts)"
         } else {
@@ -172,7 +341,13 @@ async fn keys_unique_constraints_and_indexes(pool: PgPool) {
         "FOREIGN KEY (section_id) REFERENCES config_sections(id) ON DELETE SET NULL"
     ));
     // Cross-stream references are indexed columns, not foreign keys.
-    for t in ["orders", "trades", "opportunities", "pnl_events"] {
+    for t in [
+        "orders",
+        "trades",
+        "opportunities",
+        "pnl_events",
+        "transfers",
+    ] {
         assert!(
             !constraints.iter().any(|(tt, c, _)| tt == t && c == "f"),
             "{t} must not hold foreign keys"
@@ -188,6 +363,10 @@ async fn keys_unique_constraints_and_indexes(pool: PgPool) {
         ("orders", "(trade_id)"),
         ("orders", "(opportunity_id)"),
         ("trades", "(opportunity_id)"),
+        ("trades", "(episode_id)"),
+        ("orders", "(episode_id)"),
+        ("transfers", "(transfer_id)"),
+        ("transfers", "(asset, ts)"),
         ("opportunities", "(episode_id)"),
         ("market_snapshots", "(venue, symbol, ts)"),
         ("audit_events", "(ts)"),

@@ -32,19 +32,48 @@ fn expected_row(m: &Decoded) -> (&'static str, String) {
             "opportunities",
             format!("{}|{}", o.expected_profit, o.legs[0].qty),
         ),
+        // Exact amounts keep their scale: NUMERIC's text is the Decimal's.
         Decoded::Order(o) => (
             "orders",
             format!(
-                "{}|{}",
+                "{}|{}|{}|{}",
                 o.side.as_str(),
-                o.avg_fill_price.unwrap_or_default()
+                o.avg_fill_price.unwrap_or_default(),
+                o.filled_notional,
+                o.episode_id.map(|e| e.to_string()).unwrap_or_default()
             ),
         ),
-        Decoded::Trade(t) => ("trades", format!("{}", t.realized_pnl)),
+        Decoded::Trade(t) => (
+            "trades",
+            format!(
+                "{}|{}|{}|{}|{}",
+                t.realized_pnl,
+                t.episode_id.map(|e| e.to_string()).unwrap_or_default(),
+                t.decision_latency_us
+                    .map(|us| us.to_string())
+                    .unwrap_or_default(),
+                t.legs[0].notional,
+                t.legs[0].unwind
+            ),
+        ),
         Decoded::Pnl(p) => ("pnl_events", format!("{}", p.cumulative_realized)),
         Decoded::Portfolio(p) => (
             "portfolio_snapshots",
             format!("{}", p.total_value.unwrap_or_default()),
+        ),
+        Decoded::Transfer(x) => (
+            "transfers",
+            format!(
+                "{}|{}|{}|{}|{}|{}|{}|{}",
+                x.transfer_id,
+                x.asset,
+                x.from_venue,
+                x.to_venue,
+                x.status.as_str(),
+                x.amount,
+                x.fee,
+                x.cost.map(|c| c.to_string()).unwrap_or_default()
+            ),
         ),
         Decoded::Audit(a) => ("audit_events", format!("{}|{}", a.kind, a.message)),
         Decoded::Status(_) => ("audit_events", "feed_status|".into()),
@@ -55,7 +84,7 @@ fn expected_row(m: &Decoded) -> (&'static str, String) {
 
 /// What the database holds, read back in the same shape as `expected_row`.
 async fn stored_rows(db: &TestDb) -> HashMap<uuid::Uuid, (&'static str, String)> {
-    let queries: [(&'static str, &str); 8] = [
+    let queries: [(&'static str, &str); 9] = [
         (
             "market_snapshots",
             "SELECT id, sequence::text || '|' || bid_prices[1]::text || '|' || ask_sizes[array_length(ask_sizes, 1)]::text FROM market_snapshots",
@@ -66,9 +95,15 @@ async fn stored_rows(db: &TestDb) -> HashMap<uuid::Uuid, (&'static str, String)>
         ),
         (
             "orders",
-            "SELECT id, side || '|' || avg_fill_price::text FROM orders",
+            "SELECT id, side || '|' || avg_fill_price::text || '|' || filled_notional::text \
+             || '|' || coalesce(episode_id::text, '') FROM orders",
         ),
-        ("trades", "SELECT id, realized_pnl::text FROM trades"),
+        (
+            "trades",
+            "SELECT id, realized_pnl::text || '|' || coalesce(episode_id::text, '') || '|' \
+             || coalesce(decision_latency_us::text, '') || '|' || (legs->0->>'notional') \
+             || '|' || (legs->0->>'unwind') FROM trades",
+        ),
         (
             "pnl_events",
             "SELECT id, cumulative_realized::text FROM pnl_events",
@@ -76,6 +111,12 @@ async fn stored_rows(db: &TestDb) -> HashMap<uuid::Uuid, (&'static str, String)>
         (
             "portfolio_snapshots",
             "SELECT id, total_value::text FROM portfolio_snapshots",
+        ),
+        (
+            "transfers",
+            "SELECT id, transfer_id::text || '|' || asset || '|' || from_venue || '|' || to_venue \
+             || '|' || status || '|' || amount::text || '|' || fee::text || '|' \
+             || coalesce(cost::text, '') FROM transfers",
         ),
         (
             "audit_events",

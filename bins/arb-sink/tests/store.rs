@@ -90,23 +90,62 @@ async fn every_type_round_trips_through_its_table(pool: PgPool) {
                 assert_eq!(legs, serde_json::to_value(&o.legs).unwrap());
             }
             Decoded::Order(o) => {
-                let (order_id, trade_id, status, filled, fee): (
+                let (order_id, trade_id, episode, status, filled, notional, fee): (
                     uuid::Uuid,
+                    Option<uuid::Uuid>,
                     Option<uuid::Uuid>,
                     String,
                     Decimal,
                     Decimal,
-                ) = row(&pool, m, "order_id, trade_id, status, filled_qty, fee").await;
+                    Decimal,
+                ) = row(
+                    &pool,
+                    m,
+                    "order_id, trade_id, episode_id, status, filled_qty, filled_notional, fee",
+                )
+                .await;
                 assert_eq!(
-                    (order_id, trade_id, status.as_str(), filled, fee),
-                    (o.order_id, o.trade_id, "filled", o.filled_qty, o.fee)
+                    (order_id, trade_id, episode, status.as_str(), filled, fee),
+                    (
+                        o.order_id,
+                        o.trade_id,
+                        o.episode_id,
+                        "filled",
+                        o.filled_qty,
+                        o.fee
+                    )
                 );
+                assert!(episode.is_some(), "samples set it");
+                // Exact, scale included (NUMERIC keeps the trailing digits).
+                assert_eq!(notional.to_string(), o.filled_notional.to_string());
             }
             Decoded::Trade(t) => {
-                let (opp, pnl, legs): (Option<uuid::Uuid>, Decimal, serde_json::Value) =
-                    row(&pool, m, "opportunity_id, realized_pnl, legs").await;
-                assert_eq!((opp, pnl), (t.opportunity_id, t.realized_pnl));
+                let (opp, episode, latency, pnl, legs): (
+                    Option<uuid::Uuid>,
+                    Option<uuid::Uuid>,
+                    Option<i64>,
+                    Decimal,
+                    serde_json::Value,
+                ) = row(
+                    &pool,
+                    m,
+                    "opportunity_id, episode_id, decision_latency_us, realized_pnl, legs",
+                )
+                .await;
+                assert_eq!(
+                    (opp, episode, latency, pnl),
+                    (
+                        t.opportunity_id,
+                        t.episode_id,
+                        t.decision_latency_us,
+                        t.realized_pnl
+                    )
+                );
+                assert!(episode.is_some() && latency.is_some(), "samples set both");
                 assert_eq!(legs, serde_json::to_value(&t.legs).unwrap());
+                let back: Vec<arb_contract::model::TradeLeg> =
+                    serde_json::from_value(legs).unwrap();
+                assert_eq!(back, t.legs, "legs' notional and unwind flow through");
             }
             Decoded::Pnl(p) => {
                 let (realized, unrealized, cumulative): (Decimal, Decimal, Decimal) =
@@ -121,6 +160,53 @@ async fn every_type_round_trips_through_its_table(pool: PgPool) {
                     row(&pool, m, "venue, balances, total_value").await;
                 assert_eq!((venue.as_str(), total), (p.venue.as_str(), p.total_value));
                 assert_eq!(balances, serde_json::to_value(&p.balances).unwrap());
+            }
+            Decoded::Transfer(x) => {
+                let (transfer_id, asset, from, to, amount, fee, status): (
+                    uuid::Uuid,
+                    String,
+                    String,
+                    String,
+                    Decimal,
+                    Decimal,
+                    String,
+                ) = row(
+                    &pool,
+                    m,
+                    "transfer_id, asset, from_venue, to_venue, amount, fee, status",
+                )
+                .await;
+                assert_eq!(
+                    (
+                        transfer_id,
+                        asset.as_str(),
+                        from.as_str(),
+                        to.as_str(),
+                        amount,
+                        fee,
+                        status.as_str()
+                    ),
+                    (
+                        x.transfer_id,
+                        x.asset.as_str(),
+                        x.from_venue.as_str(),
+                        x.to_venue.as_str(),
+                        x.amount,
+                        x.fee,
+                        x.status.as_str()
+                    )
+                );
+                let (ts, sent, arrives, cost, currency): (
+                    chrono::DateTime<chrono::Utc>,
+                    chrono::DateTime<chrono::Utc>,
+                    chrono::DateTime<chrono::Utc>,
+                    Option<Decimal>,
+                    Option<String>,
+                ) = row(&pool, m, "ts, sent_ts, arrives_ts, cost, currency").await;
+                assert_eq!(
+                    (ts, sent, arrives, cost, currency),
+                    (x.ts, x.sent_ts, x.arrives_ts, x.cost, x.currency.clone())
+                );
             }
             Decoded::Audit(a) => {
                 let (kind, severity, detail, payload): (

@@ -83,6 +83,7 @@ impl TestDb {
             "trades",
             "pnl_events",
             "portfolio_snapshots",
+            "transfers",
             "audit_events WHERE service <> 'sink'",
             "runtime_state_snapshots WHERE service <> 'sink'",
         ] {

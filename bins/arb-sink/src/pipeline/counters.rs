@@ -9,7 +9,7 @@ use crate::rows::Table;
 /// What the sink has done, for the heartbeat.
 #[derive(Default)]
 pub struct Counters {
-    rows: [AtomicU64; 8],
+    rows: [AtomicU64; Table::ALL.len()],
     pub messages: AtomicU64,
     pub batches: AtomicU64,
     pub dead_letters: AtomicU64,

@@ -22,18 +22,20 @@ pub enum Table {
     Trades,
     PnlEvents,
     PortfolioSnapshots,
+    Transfers,
     AuditEvents,
     RuntimeStateSnapshots,
 }
 
 impl Table {
-    pub const ALL: [Table; 8] = [
+    pub const ALL: [Table; 9] = [
         Table::MarketSnapshots,
         Table::Opportunities,
         Table::Orders,
         Table::Trades,
         Table::PnlEvents,
         Table::PortfolioSnapshots,
+        Table::Transfers,
         Table::AuditEvents,
         Table::RuntimeStateSnapshots,
     ];
@@ -46,6 +48,7 @@ impl Table {
             Table::Trades => "trades",
             Table::PnlEvents => "pnl_events",
             Table::PortfolioSnapshots => "portfolio_snapshots",
+            Table::Transfers => "transfers",
             Table::AuditEvents => "audit_events",
             Table::RuntimeStateSnapshots => "runtime_state_snapshots",
         }
@@ -95,6 +98,7 @@ impl Table {
                 "venue_order_id",
                 "trade_id",
                 "opportunity_id",
+                "episode_id",
                 "strategy",
                 "venue",
                 "symbol",
@@ -104,6 +108,7 @@ impl Table {
                 "price",
                 "qty",
                 "filled_qty",
+                "filled_notional",
                 "avg_fill_price",
                 "fee",
                 "fee_currency",
@@ -113,6 +118,7 @@ impl Table {
                 "id",
                 "ts",
                 "opportunity_id",
+                "episode_id",
                 "strategy",
                 "status",
                 "currency",
@@ -120,6 +126,7 @@ impl Table {
                 "fees",
                 "realized_pnl",
                 "expected_profit",
+                "decision_latency_us",
                 "legs",
             ],
             Table::PnlEvents => &[
@@ -140,6 +147,21 @@ impl Table {
                 "balances",
                 "valuation_currency",
                 "total_value",
+            ],
+            Table::Transfers => &[
+                "id",
+                "ts",
+                "transfer_id",
+                "asset",
+                "from_venue",
+                "to_venue",
+                "amount",
+                "fee",
+                "status",
+                "sent_ts",
+                "arrives_ts",
+                "cost",
+                "currency",
             ],
             Table::AuditEvents => &[
                 "id", "ts", "service", "kind", "severity", "message", "subject", "detail",
@@ -177,6 +199,7 @@ impl Table {
             Decoded::Trade(_) => Table::Trades,
             Decoded::Pnl(_) => Table::PnlEvents,
             Decoded::Portfolio(_) => Table::PortfolioSnapshots,
+            Decoded::Transfer(_) => Table::Transfers,
             Decoded::Status(_) | Decoded::Audit(_) | Decoded::DeadLetter(_) => Table::AuditEvents,
             Decoded::State(_) => Table::RuntimeStateSnapshots,
         }

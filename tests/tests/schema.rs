@@ -24,9 +24,7 @@ async fn pgcrypto_is_there_and_generates_uuids(pool: PgPool) {
 
 #[sqlx::test(migrator = "arb_runtime::db::MIGRATOR")]
 async fn every_table_exists_and_starts_empty(pool: PgPool) {
-    // transfers (migrations/20261201000001_execution.sql) is not in
-    // arb_runtime::db::TABLES yet.
-    for t in TABLES.iter().chain(&["transfers", "_sqlx_migrations"]) {
+    for t in TABLES.iter().chain(&["_sqlx_migrations"]) {
         let kind: Option<String> =
             sqlx::query_scalar("SELECT relkind::text FROM pg_class WHERE relname = $1")
                 .bind(t)
@@ -318,7 +316,7 @@ async fn keys_unique_constraints_and_indexes(pool: PgPool) {
             .iter()
             .any(|(tt, c, d)| tt == t && c == ty && d == def)
     };
-    for t in TABLES.into_iter().chain(["transfers"]) {
+    for t in TABLES {
         let pk = if t == "market_snapshots" {
             "PRIMARY KEY (id, ts)"
         } else {

@@ -142,7 +142,7 @@ pub fn trade(n: u64, ts: Timestamp) -> TradeEvent {
             side: Side::Buy,
             qty: d(12_345, 4),
             price: d(345_067, 2),
-            notional: d(425_985_211_5, 6),
+            notional: d(4_259_852_115, 6),
             fee: d(42_600, 6),
             fee_currency: Some("USD".into()),
             unwind: false,

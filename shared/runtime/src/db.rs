@@ -15,7 +15,7 @@ use crate::secret::redact_url;
 pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
 
 /// Every table the migrations create (besides sqlx's `_sqlx_migrations`).
-pub const TABLES: [&str; 14] = [
+pub const TABLES: [&str; 15] = [
     "config_sections",
     "config_settings",
     "config_pairings",
@@ -25,6 +25,7 @@ pub const TABLES: [&str; 14] = [
     "orders",
     "pnl_events",
     "portfolio_snapshots",
+    "transfers",
     "market_snapshots",
     "audit_events",
     "runtime_state_snapshots",

@@ -195,6 +195,11 @@ impl TestBus {
         crate::wait::wait_until(what, CATCH_UP, || self.all_caught_up(durable)).await;
     }
 
+    /// Waits until `durable` has caught up on one stream.
+    pub async fn wait_caught_up_on(&self, kind: StreamKind, durable: &str, what: &str) {
+        crate::wait::wait_until(what, CATCH_UP, || self.caught_up(kind, durable)).await;
+    }
+
     /// Deletes this prefix's streams.
     pub async fn cleanup(&self) {
         for kind in StreamKind::ALL {

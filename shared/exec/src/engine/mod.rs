@@ -274,11 +274,17 @@ impl Engine {
         out
     }
 
-    /// A snapshot of every venue at the clock, for the periodic beat.
+    /// A snapshot of every venue at the clock, for the periodic beat
+    /// (nothing before the first event).
     pub fn snapshots(&self) -> Vec<Decoded> {
-        let Some(ts) = self.clock else {
-            return Vec::new();
-        };
+        match self.clock {
+            Some(ts) => self.snapshots_at(ts),
+            None => Vec::new(),
+        }
+    }
+
+    /// A snapshot of every venue, stamped `ts`.
+    pub fn snapshots_at(&self, ts: Timestamp) -> Vec<Decoded> {
         let venues: Vec<String> = self.ledger.venues().map(str::to_owned).collect();
         venues
             .iter()

@@ -165,8 +165,10 @@ impl Restore<'_> {
     }
 
     /// Closes the trades left open, and returns their events with a
-    /// snapshot of every venue: what the executor publishes before it takes
-    /// new opportunities.
+    /// snapshot of every venue at the history's last event time (none
+    /// without history: there is no event time yet; the caller announces
+    /// the balances with its first book): what the executor publishes
+    /// before it takes new opportunities.
     pub fn finish(self) -> Vec<Decoded> {
         let Restore { engine, open, .. } = self;
         let mut events = Vec::new();

@@ -1,7 +1,11 @@
 //! arbctl: the operator's CLI. Database (migrate, verify, prune), JetStream
-//! (streams), and the bus (tap decodes MessagePack to JSON lines; pub encodes
-//! JSON to MessagePack with the contract's headers).
+//! (streams), the bus (tap decodes MessagePack to JSON lines; pub encodes
+//! JSON to MessagePack with the contract's headers), the executor's runtime
+//! configuration in NATS KV ([`config_cmd`]), and P&L per strategy ([`pnl`]).
 #![forbid(unsafe_code)]
+
+pub mod config_cmd;
+pub mod pnl;
 
 use std::io::Write;
 use std::time::Duration;
@@ -16,6 +20,11 @@ use arb_runtime::bus::Bus;
 use arb_runtime::config::{NatsArgs, StreamArgs, parse_duration};
 use arb_runtime::secret::{Secret, redact_url};
 use arb_runtime::{clock, db, headers};
+pub use config_cmd::ConfigCommand;
+
+// Used by the integration tests only.
+#[cfg(test)]
+use arb_testkit as _;
 
 #[derive(Parser, Debug)]
 #[command(name = "arbctl", version, about = "Operate an arbitrade stack")]
@@ -71,6 +80,23 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The executor's runtime configuration (NATS KV bucket arb_config): get, set, watch, history.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Profit and loss per strategy from PostgreSQL: trades by status, realized P&L, fees,
+    /// win rate, capture of the expected profit; what transfers cost.
+    Pnl {
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+        database_url: Option<Secret>,
+        /// Only this strategy's trades.
+        #[arg(long)]
+        strategy: Option<String>,
+        /// One JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -99,16 +125,17 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<i32> 
             database_url,
             command,
         } => {
-            let url = database_url.context("--database-url or DATABASE_URL is required")?;
-            let pool = db::connect(url.expose(), 2, Some(Duration::from_secs(10)))
-                .await
-                .with_context(|| {
-                    format!(
-                        "failed to connect to PostgreSQL at {}",
-                        redact_url(url.expose())
-                    )
-                })?;
+            let pool = connect_db(database_url).await?;
             db_command(&pool, command, out).await
+        }
+        Command::Config { command } => config_cmd::run(command, out).await,
+        Command::Pnl {
+            database_url,
+            strategy,
+            json,
+        } => {
+            let pool = connect_db(database_url).await?;
+            pnl::run(&pool, strategy.as_deref(), json, out).await
         }
         Command::Tap {
             nats,
@@ -129,6 +156,18 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<i32> 
             json,
         } => streams(&nats, &limits, ensure, json, out).await,
     }
+}
+
+async fn connect_db(database_url: Option<Secret>) -> anyhow::Result<db::PgPool> {
+    let url = database_url.context("--database-url or DATABASE_URL is required")?;
+    db::connect(url.expose(), 2, Some(Duration::from_secs(10)))
+        .await
+        .with_context(|| {
+            format!(
+                "failed to connect to PostgreSQL at {}",
+                redact_url(url.expose())
+            )
+        })
 }
 
 async fn db_command(

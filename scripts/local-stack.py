@@ -19,6 +19,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = {"nats", "postgres"}
+# Services whose heartbeats carry another name than their compose service
+# (the paper executor reports, audits and dead-letters as `executor`).
+HEARTBEAT_AS = {"executor-paper": "executor"}
 
 
 def compose_config(profiles):
@@ -92,7 +95,8 @@ def check(db_url, tables, services):
         ok &= n > 0
     print("heartbeats stored (runtime_state_snapshots by service):")
     for s in services:
-        n = count(db_url, f"SELECT count(*) FROM runtime_state_snapshots WHERE service = '{s}'")
+        hb = HEARTBEAT_AS.get(s, s)
+        n = count(db_url, f"SELECT count(*) FROM runtime_state_snapshots WHERE service = '{hb}'")
         print(f"  {s:<28} {n}")
         ok &= n > 0
     return ok
@@ -164,7 +168,7 @@ def main():
     if a.check:
         time.sleep(0.5)
         print("rows stored:")
-        if not check(db_url, ["market_snapshots", "opportunities", "runtime_state_snapshots"], sorted(procs)) or failed:
+        if not check(db_url, ["market_snapshots", "opportunities", "portfolio_snapshots", "runtime_state_snapshots"], sorted(procs)) or failed:
             return 1
     return 0
 

@@ -25,21 +25,22 @@ const BALANCES: [&str; 3] = [
     "sim-c:USD=100000,BTC=2,ETH=30",
 ];
 
+/// The executor's flags under test; `extra` adds flags or replaces these.
 fn executor_args(extra: &[&str]) -> Vec<String> {
-    let mut args = strings(&[
-        "--latency",
-        "5ms",
-        "--latency-jitter",
-        "3ms",
-        "--fill-timeout",
-        "300ms",
-        "--heartbeat-interval",
-        "1s",
-        "--snapshot-interval",
-        "2s",
-        "--ack-wait",
-        "5s",
-    ]);
+    let base = [
+        ("--latency", "5ms"),
+        ("--latency-jitter", "3ms"),
+        ("--fill-timeout", "300ms"),
+        ("--heartbeat-interval", "1s"),
+        ("--snapshot-interval", "2s"),
+        ("--ack-wait", "5s"),
+    ];
+    let mut args = Vec::new();
+    for (flag, value) in base {
+        if !extra.contains(&flag) {
+            args.extend(strings(&[flag, value]));
+        }
+    }
     for b in BALANCES {
         args.extend(strings(&["--balance", b]));
     }

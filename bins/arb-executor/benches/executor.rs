@@ -1,1 +1,223 @@
-fn main() {}
+#![allow(unused_crate_dependencies)]
+//! The executor's latencies against the real NATS (`NATS_URL`), the executor
+//! running in this process on a prefix of its own:
+//!
+//! - decision latency: an opportunity published → its first order event
+//!   received, beside the bare hop (a JetStream publish → a subscriber) in
+//!   the same run; the difference is the executor's own time;
+//! - kill switch: a `trading_state` write to the KV bucket → the executor's
+//!   audit record of it received.
+//!
+//! `cargo bench -p arb-executor --bench executor` (ROUNDS, N to change the
+//! size). Medians of rounds are printed, never asserted.
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use arb_contract::codec::{ContentType, Decoded};
+use arb_contract::time::from_nanos;
+use arb_contract::{
+    BookSnapshot, ChecksumStatus, EpisodeState, Level, Opportunity, OpportunityKind,
+    OpportunityLeg, Side, Symbol,
+};
+use arb_testkit::{TestBus, first_heartbeat, stream_limit_args, subscribe};
+use clap::Parser;
+use futures::StreamExt;
+use hdrhistogram::Histogram;
+use rust_decimal::Decimal;
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+fn book(venue: &str, n: i64) -> BookSnapshot {
+    let ts = from_nanos(1_800_000_000_000_000_000 + n * 1_000_000);
+    BookSnapshot {
+        id: arb_contract::ids::derive(ts, &[venue.as_bytes(), b"bench"]),
+        venue: venue.into(),
+        symbol: Symbol::new("BTC", "USD").unwrap(),
+        exchange_ts: None,
+        received_ts: ts,
+        sequence: None,
+        checksum: ChecksumStatus::NotProvided,
+        bids: vec![Level::new(
+            d(if venue == "sim-a" { "99.9" } else { "101" }),
+            d("50"),
+        )],
+        asks: vec![Level::new(
+            d(if venue == "sim-a" { "100" } else { "101.1" }),
+            d("50"),
+        )],
+    }
+}
+
+fn opportunity(n: u64) -> Opportunity {
+    let leg = |venue: &str, side, price: &str| OpportunityLeg {
+        venue: venue.into(),
+        symbol: Symbol::new("BTC", "USD").unwrap(),
+        side,
+        qty: d("0.001"),
+        vwap: d(price),
+        limit_price: Some(d(price)),
+        fee_rate: d("0.001"),
+    };
+    Opportunity {
+        id: uuid::Uuid::from_u128(0xb000_0000 + u128::from(n)),
+        episode_id: uuid::Uuid::from_u128(0xbe00_0000 + u128::from(n)),
+        kind: OpportunityKind::Cross,
+        key: "BTC-USD".into(),
+        state: EpisodeState::Open,
+        book_ts: from_nanos(1_800_000_000_000_000_000 + 1_000_000),
+        received_ts: None,
+        published_ts: None,
+        legs: vec![
+            leg("sim-a", Side::Buy, "100"),
+            leg("sim-b", Side::Sell, "101"),
+        ],
+        currency: "USD".into(),
+        notional: d("0.1"),
+        gross_edge_bps: d("100"),
+        net_edge_bps: d("80"),
+        expected_profit: d("0.0008"),
+        peak_edge_bps: None,
+        opened_ts: None,
+        duration_ms: None,
+    }
+}
+
+fn us(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
+}
+
+fn median(mut v: Vec<u64>) -> u64 {
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+async fn publish(tb: &TestBus, m: &Decoded) -> Instant {
+    let subject = m.subject(&tb.bus.subjects).unwrap();
+    let headers = arb_runtime::headers::to_map(&m.headers(ContentType::Msgpack));
+    let t = Instant::now();
+    tb.bus
+        .js
+        .publish_with_headers(subject, headers, m.encode(ContentType::Msgpack).unwrap())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    t
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let n: u64 = std::env::var("N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let tb = TestBus::new("bench-executor").await;
+    let mut args = vec![
+        "arb-executor".to_owned(),
+        format!("--nats-url={}", tb.args.nats_url),
+        format!("--subject-prefix={}", tb.prefix),
+        "--latency=0ms".into(),
+        "--latency-jitter=0ms".into(),
+        "--heartbeat-interval=1s".into(),
+        "--balance=sim-a:USD=100000000,BTC=1000".into(),
+        "--balance=sim-b:USD=100000000,BTC=1000".into(),
+    ];
+    args.extend(stream_limit_args());
+    let config = arb_executor::Config::parse_from(args);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let exe = tokio::spawn(arb_executor::run(config, async {
+        let _ = stopped.await;
+    }));
+    first_heartbeat(&tb.bus, "executor").await;
+    tb.publish_all(&[
+        Decoded::Book(book("sim-a", 1)),
+        Decoded::Book(book("sim-b", 1)),
+    ])
+    .await;
+
+    let mut orders = subscribe(&tb.bus, tb.bus.subjects.with_prefix("exec.order.>")).await;
+    let mut hops = subscribe(&tb.bus, tb.bus.subjects.with_prefix("arb.opp.hop.>")).await;
+    let mut audit = subscribe(&tb.bus, tb.bus.subjects.with_prefix("sys.audit.executor")).await;
+    let store = arb_runtime::kv::bucket(&tb.bus, "arb_config", 64)
+        .await
+        .unwrap();
+
+    let (mut d50, mut d99, mut h50, mut h99, mut k50, mut k99) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut next = 0u64;
+    for round in 0..rounds {
+        let (mut dec, mut hop, mut kv) = (
+            Histogram::<u64>::new(3).unwrap(),
+            Histogram::<u64>::new(3).unwrap(),
+            Histogram::<u64>::new(3).unwrap(),
+        );
+        for _ in 0..n {
+            // The bare hop: the same kind of message, on a subject the
+            // executor does not read, to a core subscriber.
+            let mut o = opportunity(next);
+            o.key = "hop".into();
+            let m = Decoded::Opportunity(o.clone());
+            let subject = tb.bus.subjects.with_prefix("arb.opp.hop.x");
+            let headers = arb_runtime::headers::to_map(&m.headers(ContentType::Msgpack));
+            let t = Instant::now();
+            tb.bus
+                .js
+                .publish_with_headers(subject, headers, m.encode(ContentType::Msgpack).unwrap())
+                .await
+                .unwrap();
+            hops.next().await.unwrap();
+            hop.record(us(t.elapsed())).unwrap();
+
+            let t = publish(&tb, &Decoded::Opportunity(opportunity(next))).await;
+            // Its first order event (a leg's `new`), then the rest of the trade.
+            orders.next().await.unwrap();
+            dec.record(us(t.elapsed())).unwrap();
+            for _ in 0..3 {
+                orders.next().await.unwrap();
+            }
+            next += 1;
+        }
+        for i in 0..(n / 10).max(4) {
+            let state = if i % 2 == 0 { "halted" } else { "active" };
+            let t = Instant::now();
+            arb_runtime::kv::put(&store, "trading_state", bytes::Bytes::from(state))
+                .await
+                .unwrap();
+            audit.next().await.unwrap();
+            kv.record(us(t.elapsed())).unwrap();
+        }
+        println!(
+            "round {round}: decision p50 {} us p99 {} us | bare hop p50 {} us p99 {} us | kv write -> halt applied p50 {} us p99 {} us",
+            dec.value_at_quantile(0.5),
+            dec.value_at_quantile(0.99),
+            hop.value_at_quantile(0.5),
+            hop.value_at_quantile(0.99),
+            kv.value_at_quantile(0.5),
+            kv.value_at_quantile(0.99)
+        );
+        d50.push(dec.value_at_quantile(0.5));
+        d99.push(dec.value_at_quantile(0.99));
+        h50.push(hop.value_at_quantile(0.5));
+        h99.push(hop.value_at_quantile(0.99));
+        k50.push(kv.value_at_quantile(0.5));
+        k99.push(kv.value_at_quantile(0.99));
+    }
+    let (d50, d99, h50, h99) = (median(d50), median(d99), median(h50), median(h99));
+    println!(
+        "medians of {rounds} rounds of {n}: decision latency p50 {d50} us, p99 {d99} us; bare NATS hop p50 {h50} us, p99 {h99} us; over the hop p50 {} us, p99 {} us; kv write -> halt applied p50 {} us, p99 {} us",
+        d50.saturating_sub(h50),
+        d99.saturating_sub(h99),
+        median(k50),
+        median(k99)
+    );
+    let _ = stop.send(());
+    let _ = exe.await;
+    tb.cleanup().await;
+}

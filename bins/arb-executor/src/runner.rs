@@ -52,7 +52,7 @@ struct Runner {
 
 /// What the loop waits for.
 enum Input {
-    Book(jetstream::Message),
+    Book(Box<jetstream::Message>),
     Setting(KvEvent),
     Ended(&'static str),
 }
@@ -161,7 +161,7 @@ impl Runner {
                 None => Input::Ended("settings"),
             }),
             b = self.books.next() => Some(match b {
-                Some(Ok(m)) => Input::Book(m),
+                Some(Ok(m)) => Input::Book(Box::new(m)),
                 Some(Err(e)) => { tracing::warn!(error = %e, "book consumer"); Input::Ended("books") }
                 None => Input::Ended("books"),
             }),
@@ -171,7 +171,7 @@ impl Runner {
 
     async fn on_input(&mut self, input: Input) -> anyhow::Result<()> {
         match input {
-            Input::Book(m) => self.on_book(m).await?,
+            Input::Book(m) => self.on_book(*m).await?,
             Input::Setting(e) => self.on_setting(e).await?,
             Input::Ended(what) => anyhow::bail!("the {what} subscription ended"),
         }

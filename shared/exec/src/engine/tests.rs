@@ -471,3 +471,47 @@ fn the_same_inputs_give_the_same_events() {
     };
     assert_eq!(go(), go());
 }
+
+#[test]
+fn a_venue_below_its_floor_gets_a_transfer_with_its_cost_in_pnl() {
+    let mut e = engine();
+    e.cfg.floors.insert("BTC".into(), d("4.5"));
+    e.cfg.transfers.insert(
+        "BTC".into(),
+        crate::ledger::TransferTerms {
+            fee: d("0.01"),
+            delay: Duration::from_secs(1),
+        },
+    );
+    deep_books(&mut e);
+    // The trade moves 1 BTC from sim-b to sim-a: sim-b falls to 4.
+    let events = run(&mut e, &cross(12, 0));
+    let sent: Vec<_> = events
+        .iter()
+        .filter_map(|m| match m {
+            Decoded::Transfer(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent.len(), 1);
+    let t = sent[0];
+    assert_eq!(
+        (t.from_venue.as_str(), t.to_venue.as_str(), t.amount, t.fee),
+        ("sim-a", "sim-b", d("0.5"), d("0.01"))
+    );
+    assert_eq!(t.arrives_ts, at(1000));
+    // The fee at sim-a's BTC mid, (99.5 + 100) / 2, is the cost.
+    assert_eq!(t.cost, Some(d("0.9975")));
+    assert_eq!(e.cumulative(TRANSFER_STRATEGY, "USD"), d("-0.9975"));
+    assert_eq!(e.ledger().available("sim-a", "BTC"), d("5.49"));
+    assert_eq!(e.ledger().available("sim-b", "BTC"), d("4"));
+    // It arrives with the first book at or after its arrival time.
+    let arrived = e.on_book(book("sim-a", 1000, &[("99.5", "0.3")], &[("100", "1")]));
+    assert!(
+        arrived
+            .iter()
+            .any(|m| matches!(m, Decoded::Transfer(t) if t.status == TransferStatus::Arrived))
+    );
+    assert_eq!(e.ledger().available("sim-b", "BTC"), d("4.5"));
+    assert!(e.ledger().reconcile().is_empty());
+}

@@ -56,7 +56,8 @@ fn opportunity(n: u64) -> Opportunity {
         venue: venue.into(),
         symbol: Symbol::new("BTC", "USD").unwrap(),
         side,
-        qty: d("0.001"),
+        // 2 USD: the sim venues' minimum notional is 1.
+        qty: d("0.02"),
         vwap: d(price),
         limit_price: Some(d(price)),
         fee_rate: d("0.001"),
@@ -75,10 +76,10 @@ fn opportunity(n: u64) -> Opportunity {
             leg("sim-b", Side::Sell, "101"),
         ],
         currency: "USD".into(),
-        notional: d("0.1"),
+        notional: d("2"),
         gross_edge_bps: d("100"),
         net_edge_bps: d("80"),
-        expected_profit: d("0.0008"),
+        expected_profit: d("0.016"),
         peak_edge_bps: None,
         opened_ts: None,
         duration_ms: None,
@@ -123,6 +124,8 @@ async fn main() {
         "arb-executor".to_owned(),
         format!("--nats-url={}", tb.args.nats_url),
         format!("--subject-prefix={}", tb.prefix),
+        // The bare hop's subject (`arb.opp.hop.x`) is not read.
+        "--opportunities=arb.opp.cross.>".into(),
         "--latency=0ms".into(),
         "--latency-jitter=0ms".into(),
         "--heartbeat-interval=1s".into(),
@@ -163,6 +166,8 @@ async fn main() {
             // executor does not read, to a core subscriber.
             let mut o = opportunity(next);
             o.key = "hop".into();
+            // Another id, or JetStream would drop the real one as a duplicate.
+            o.id = uuid::Uuid::from_u128(0xdead_0000 + u128::from(next));
             let m = Decoded::Opportunity(o.clone());
             let subject = tb.bus.subjects.with_prefix("arb.opp.hop.x");
             let headers = arb_runtime::headers::to_map(&m.headers(ContentType::Msgpack));
@@ -177,8 +182,11 @@ async fn main() {
 
             let t = publish(&tb, &Decoded::Opportunity(opportunity(next))).await;
             // Its first order event (a leg's `new`), then the rest of the trade.
-            orders.next().await.unwrap();
+            let first = orders.next().await.unwrap();
             dec.record(us(t.elapsed())).unwrap();
+            let first: arb_contract::OrderEvent =
+                arb_runtime::headers::decode(first.headers.as_ref(), &first.payload).unwrap();
+            assert_eq!(first.status, arb_contract::OrderStatus::New, "not traded: {:?}", first.reason);
             for _ in 0..3 {
                 orders.next().await.unwrap();
             }

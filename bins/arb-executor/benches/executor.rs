@@ -11,79 +11,30 @@
 //! `cargo bench -p arb-executor --bench executor` (ROUNDS, N to change the
 //! size). Medians of rounds are printed, never asserted.
 
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use arb_contract::codec::{ContentType, Decoded};
-use arb_contract::time::from_nanos;
-use arb_contract::{
-    BookSnapshot, ChecksumStatus, EpisodeState, Level, Opportunity, OpportunityKind,
-    OpportunityLeg, Side, Symbol,
-};
+use arb_contract::{BookSnapshot, Opportunity};
 use arb_testkit::{TestBus, first_heartbeat, stream_limit_args, subscribe};
 use clap::Parser;
 use futures::StreamExt;
 use hdrhistogram::Histogram;
-use rust_decimal::Decimal;
 
-fn d(s: &str) -> Decimal {
-    Decimal::from_str(s).unwrap()
-}
+#[path = "../tests/common/mod.rs"]
+mod common;
 
-fn book(venue: &str, n: i64) -> BookSnapshot {
-    let ts = from_nanos(1_800_000_000_000_000_000 + n * 1_000_000);
-    BookSnapshot {
-        id: arb_contract::ids::derive(ts, &[venue.as_bytes(), b"bench"]),
-        venue: venue.into(),
-        symbol: Symbol::new("BTC", "USD").unwrap(),
-        exchange_ts: None,
-        received_ts: ts,
-        sequence: None,
-        checksum: ChecksumStatus::NotProvided,
-        bids: vec![Level::new(
-            d(if venue == "sim-a" { "99.9" } else { "101" }),
-            d("50"),
-        )],
-        asks: vec![Level::new(
-            d(if venue == "sim-a" { "100" } else { "101.1" }),
-            d("50"),
-        )],
+/// The book both legs trade on, deep enough for every round.
+fn book(venue: &str) -> BookSnapshot {
+    match venue {
+        "sim-a" => common::book(venue, 1, "99.9", "100", "50"),
+        _ => common::book(venue, 1, "101", "101.1", "50"),
     }
 }
 
+/// Episode `n`, on the books' time; 2 USD a leg (the sim venues' minimum
+/// notional is 1).
 fn opportunity(n: u64) -> Opportunity {
-    let leg = |venue: &str, side, price: &str| OpportunityLeg {
-        venue: venue.into(),
-        symbol: Symbol::new("BTC", "USD").unwrap(),
-        side,
-        // 2 USD: the sim venues' minimum notional is 1.
-        qty: d("0.02"),
-        vwap: d(price),
-        limit_price: Some(d(price)),
-        fee_rate: d("0.001"),
-    };
-    Opportunity {
-        id: uuid::Uuid::from_u128(0xb000_0000 + u128::from(n)),
-        episode_id: uuid::Uuid::from_u128(0xbe00_0000 + u128::from(n)),
-        kind: OpportunityKind::Cross,
-        key: "BTC-USD".into(),
-        state: EpisodeState::Open,
-        book_ts: from_nanos(1_800_000_000_000_000_000 + 1_000_000),
-        received_ts: None,
-        published_ts: None,
-        legs: vec![
-            leg("sim-a", Side::Buy, "100"),
-            leg("sim-b", Side::Sell, "101"),
-        ],
-        currency: "USD".into(),
-        notional: d("2"),
-        gross_edge_bps: d("100"),
-        net_edge_bps: d("80"),
-        expected_profit: d("0.016"),
-        peak_edge_bps: None,
-        opened_ts: None,
-        duration_ms: None,
-    }
+    common::opportunity(u128::from(n), 1, "sim-a", "0.02")
 }
 
 fn us(d: Duration) -> u64 {
@@ -139,11 +90,8 @@ async fn main() {
         let _ = stopped.await;
     }));
     first_heartbeat(&tb.bus, "executor").await;
-    tb.publish_all(&[
-        Decoded::Book(book("sim-a", 1)),
-        Decoded::Book(book("sim-b", 1)),
-    ])
-    .await;
+    tb.publish_all(&[Decoded::Book(book("sim-a")), Decoded::Book(book("sim-b"))])
+        .await;
 
     let mut orders = subscribe(&tb.bus, tb.bus.subjects.with_prefix("exec.order.>")).await;
     let mut hops = subscribe(&tb.bus, tb.bus.subjects.with_prefix("arb.opp.hop.>")).await;
@@ -186,7 +134,12 @@ async fn main() {
             dec.record(us(t.elapsed())).unwrap();
             let first: arb_contract::OrderEvent =
                 arb_runtime::headers::decode(first.headers.as_ref(), &first.payload).unwrap();
-            assert_eq!(first.status, arb_contract::OrderStatus::New, "not traded: {:?}", first.reason);
+            assert_eq!(
+                first.status,
+                arb_contract::OrderStatus::New,
+                "not traded: {:?}",
+                first.reason
+            );
             for _ in 0..3 {
                 orders.next().await.unwrap();
             }

@@ -267,7 +267,13 @@ impl Config {
             .map_err(|e| bad("trading state", &self.trading_state, e.to_string()))?;
         let limits = match settings::parse(&Key::Limits, self.limits.as_bytes()) {
             Ok(Value::Limits(l)) => l,
-            Ok(_) => unreachable_limits(),
+            Ok(other) => {
+                return Err(bad(
+                    "limits",
+                    &self.limits,
+                    format!("not limits: {}", other.to_text()),
+                ));
+            }
             Err(e) => return Err(bad("limits", &self.limits, e.to_string())),
         };
         let fees: BTreeMap<String, Decimal> = self
@@ -286,11 +292,6 @@ impl Config {
             },
         ))
     }
-}
-
-/// `settings::parse` gives the `limits` key a `Limits` value.
-fn unreachable_limits() -> arb_exec::risk::RiskLimits {
-    arb_exec::risk::RiskLimits::default()
 }
 
 #[cfg(test)]

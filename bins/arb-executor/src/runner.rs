@@ -64,7 +64,7 @@ impl Runner {
 
     async fn publish(&mut self, events: Vec<Decoded>) -> Result<(), BusError> {
         for m in events {
-            publish_one(&mut self.publisher, &m).await?;
+            self.publisher.publish_decoded(&m).await?;
         }
         Ok(())
     }
@@ -140,12 +140,15 @@ impl Runner {
             detail,
             payload: None,
         };
-        publish_one(&mut self.publisher, &Decoded::Audit(audit)).await?;
+        self.publisher
+            .publish_decoded(&Decoded::Audit(audit))
+            .await?;
         self.publisher.flush().await
     }
 
-    /// Waits for a book or a setting (never an opportunity: while a trade is
-    /// under way the next one waits in the consumer).
+    /// Waits for a setting or a book (settings first), or `timeout`. Never
+    /// an opportunity: the main loop adds those, and while a trade is under
+    /// way the next one waits in the consumer.
     async fn next_input(&mut self, timeout: Option<Duration>) -> Option<Input> {
         let sleep = async {
             match timeout {
@@ -241,7 +244,9 @@ impl Runner {
             "trading_state": self.engine.live().trading.as_str(),
             "decision_latency_us": {"p50": p(0.5), "p99": p(0.99), "count": self.decision.len()},
         });
-        publish_one(&mut self.publisher, &Decoded::State(state)).await?;
+        self.publisher
+            .publish_decoded(&Decoded::State(state))
+            .await?;
         self.publisher.flush().await
     }
 }
@@ -249,22 +254,6 @@ impl Runner {
 async fn ack(msg: &jetstream::Message) {
     if let Err(e) = msg.ack().await {
         tracing::warn!(error = %e, "ack failed; the opportunity will be redelivered (and skipped)");
-    }
-}
-
-async fn publish_one(p: &mut Publisher, m: &Decoded) -> Result<(), BusError> {
-    match m {
-        Decoded::Order(x) => p.publish(x).await,
-        Decoded::Trade(x) => p.publish(x).await,
-        Decoded::Pnl(x) => p.publish(x).await,
-        Decoded::Portfolio(x) => p.publish(x).await,
-        Decoded::Transfer(x) => p.publish(x).await,
-        Decoded::Audit(x) => p.publish(x).await,
-        Decoded::State(x) => p.publish(x).await,
-        Decoded::DeadLetter(x) => p.publish(x).await,
-        Decoded::Book(x) => p.publish(x).await,
-        Decoded::Status(x) => p.publish(x).await,
-        Decoded::Opportunity(x) => p.publish(x).await,
     }
 }
 
@@ -298,8 +287,9 @@ async fn restore(bus: &Bus, engine: &mut Engine) -> anyhow::Result<Vec<Decoded>>
         while let Some(m) = msgs.next().await {
             let m = m.context("reading the EXEC stream")?;
             let seq = m.info().map(|i| i.stream_sequence).unwrap_or(last);
-            let wire = headers::wire(m.headers.as_ref());
-            if let Ok(d) = Decoded::decode(&bus.subjects, &m.subject, wire, &m.payload) {
+            if let Ok(d) =
+                headers::decode_any(&bus.subjects, &m.subject, m.headers.as_ref(), &m.payload)
+            {
                 r.apply(&d)
                     .with_context(|| format!("restoring from {name} #{seq}"))?;
             }
@@ -424,16 +414,9 @@ pub(crate) async fn run(config: Config, shutdown: impl Future<Output = ()>) -> a
         loop {
             let r: anyhow::Result<()> = tokio::select! {
                 biased;
-                s = runner.settings.next() => match s {
-                    Some(Ok(e)) => runner.on_setting(e).await.map_err(Into::into),
-                    Some(Err(e)) => Err(e.into()),
-                    None => Err(anyhow::anyhow!("the arb_config watch ended")),
-                },
-                b = runner.books.next() => match b {
-                    Some(Ok(m)) => runner.on_book(m).await.map_err(Into::into),
-                    Some(Err(e)) => Err(anyhow::anyhow!("book consumer: {e}")),
-                    None => Err(anyhow::anyhow!("the book consumer ended")),
-                },
+                // Settings and books first: a halt applies before the next
+                // opportunity is read.
+                Some(input) = runner.next_input(None) => runner.on_input(input).await,
                 o = opps.next() => match o {
                     Some(Ok(m)) => runner.on_opportunity(m).await,
                     Some(Err(e)) => { tracing::warn!(error = %e, "opportunity consumer"); Ok(()) }

@@ -4,15 +4,14 @@
 //! with `arbctl config`; bad input.
 #![allow(unused_crate_dependencies)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use arb_contract::subject::StreamKind;
-use arb_contract::time::from_nanos;
 use arb_contract::{
-    BookSnapshot, ChecksumStatus, EpisodeState, Level, Opportunity, OpportunityKind,
-    OpportunityLeg, OrderEvent, OrderStatus, PortfolioSnapshot, Side, Symbol, TradeEvent,
+    BookSnapshot, Opportunity, OrderEvent, OrderStatus, PortfolioSnapshot, Side, TradeEvent,
 };
 use arb_testkit::*;
 use futures::StreamExt;
@@ -204,28 +203,21 @@ async fn sim_feed_to_executor_to_sink_reconciles_in_sql() {
     );
     first_heartbeat(&tb.bus, "executor").await;
     let mut f = feed(&environment, 400, 4000);
-    let status = tokio::time::timeout(CATCH_UP, f.child.wait())
-        .await
-        .expect("feed done")
-        .unwrap();
-    assert!(status.success());
-    tb.wait_caught_up_on(
-        StreamKind::Arb,
-        "executor-paper",
-        "the executor read every opportunity",
-    )
-    .await;
-    exe.stop().await;
-    det.stop().await;
-    tb.wait_caught_up("sink", "the sink stored everything")
-        .await;
-    sink.stop().await;
+    common::finish(&tb, &mut f, &mut exe, &mut det, &mut sink).await;
 
     let trades = db.count("trades").await;
     assert!(trades > 0, "trades were made");
     for t in ["orders", "pnl_events", "portfolio_snapshots"] {
         assert!(db.count(t).await > 0, "{t} has rows");
     }
+    // Cross trades move BTC toward the cheaper venue; below 1.5 a venue is
+    // topped up (the transfers are in the identity below).
+    let sent = scalar(
+        &db,
+        "SELECT count(*)::text FROM transfers WHERE status = 'sent' AND cost > 0",
+    )
+    .await;
+    assert_ne!(sent, "0", "inventory drift moved BTC between venues");
     let checked = assert_reconciles(&db).await;
     assert!(
         checked >= 9,
@@ -307,22 +299,7 @@ async fn sigkill_restarts_keep_balances_and_trade_no_episode_twice() {
     }
     let mut exe = executor(&environment, &[]);
     first_heartbeat(&tb.bus, "executor").await;
-    let status = tokio::time::timeout(CATCH_UP, f.child.wait())
-        .await
-        .expect("feed done")
-        .unwrap();
-    assert!(status.success());
-    tb.wait_caught_up_on(
-        StreamKind::Arb,
-        "executor-paper",
-        "the executor read every opportunity",
-    )
-    .await;
-    exe.stop().await;
-    det.stop().await;
-    tb.wait_caught_up("sink", "the sink stored everything")
-        .await;
-    sink.stop().await;
+    common::finish(&tb, &mut f, &mut exe, &mut det, &mut sink).await;
     assert_once_per_episode_and_pnl_adds_up(&db).await;
     assert_reconciles(&db).await;
     let restored = scalar(&db, "SELECT count(*)::text FROM trades").await;
@@ -354,59 +331,6 @@ fn expected_balances(trades: &[TradeEvent]) -> BTreeMap<(String, String), Decima
         }
     }
     out
-}
-
-fn d(s: &str) -> Decimal {
-    Decimal::from_str(s).unwrap()
-}
-
-fn book(venue: &str, ms: i64, bid: &str, ask: &str) -> BookSnapshot {
-    let ts = from_nanos(1_800_000_000_000_000_000 + ms * 1_000_000);
-    BookSnapshot {
-        id: arb_contract::ids::derive(ts, &[venue.as_bytes(), b"test"]),
-        venue: venue.into(),
-        symbol: Symbol::new("BTC", "USD").unwrap(),
-        exchange_ts: None,
-        received_ts: ts,
-        sequence: None,
-        checksum: ChecksumStatus::NotProvided,
-        bids: vec![Level::new(d(bid), d("5"))],
-        asks: vec![Level::new(d(ask), d("5"))],
-    }
-}
-
-fn opportunity(n: u128, ms: i64, buy_venue: &str) -> Opportunity {
-    let leg = |venue: &str, side, price: &str| OpportunityLeg {
-        venue: venue.into(),
-        symbol: Symbol::new("BTC", "USD").unwrap(),
-        side,
-        qty: d("0.1"),
-        vwap: d(price),
-        limit_price: Some(d(price)),
-        fee_rate: d("0.001"),
-    };
-    Opportunity {
-        id: uuid::Uuid::from_u128(0xabc0_0000 + n),
-        episode_id: uuid::Uuid::from_u128(0xe000_0000 + n),
-        kind: OpportunityKind::Cross,
-        key: "BTC-USD".into(),
-        state: EpisodeState::Open,
-        book_ts: from_nanos(1_800_000_000_000_000_000 + ms * 1_000_000),
-        received_ts: None,
-        published_ts: None,
-        legs: vec![
-            leg(buy_venue, Side::Buy, "100"),
-            leg("sim-b", Side::Sell, "101"),
-        ],
-        currency: "USD".into(),
-        notional: d("10"),
-        gross_edge_bps: d("100"),
-        net_edge_bps: d("80"),
-        expected_profit: d("0.08"),
-        peak_edge_bps: None,
-        opened_ts: None,
-        duration_ms: None,
-    }
 }
 
 async fn arbctl(tb: &TestBus, args: &[&str]) -> std::process::Output {
@@ -448,11 +372,11 @@ async fn kill_switch_from_arbctl_and_bad_input() {
     let mut step = |n: u128, venue: &str| {
         ms += 10;
         let books = [
-            book("sim-a", ms, "99.9", "100"),
-            book("sim-b", ms, "101", "101.1"),
-            book("sim-c", ms, "99.9", "100"),
+            common::book("sim-a", ms, "99.9", "100", "5"),
+            common::book("sim-b", ms, "101", "101.1", "5"),
+            common::book("sim-c", ms, "99.9", "100", "5"),
         ];
-        (books, opportunity(n, ms, venue))
+        (books, common::opportunity(n, ms, venue, "0.1"))
     };
     let send = |books: [BookSnapshot; 3], opp: Opportunity| {
         let msgs: Vec<arb_contract::Decoded> = books

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use arb_contract::codec::{self, ContentType, Message};
+use arb_contract::codec::{self, ContentType, Decoded, Message};
 use arb_contract::model::{DeadLetter, RuntimeState, StreamPlace};
 use arb_contract::subject::{StreamKind, Subjects};
 use arb_contract::time;
@@ -356,6 +356,14 @@ impl Publisher {
     ) -> Result<(), BusError> {
         let payload = codec::encode(msg)?;
         let headers = headers::to_map(&codec::headers(msg, ContentType::Msgpack));
+        self.publish_raw(subject, headers, payload).await
+    }
+
+    /// Publishes a message of any contract type on its own subject.
+    pub async fn publish_decoded(&mut self, msg: &Decoded) -> Result<(), BusError> {
+        let subject = msg.subject(&self.subjects)?;
+        let payload = msg.encode(ContentType::Msgpack)?;
+        let headers = headers::to_map(&msg.headers(ContentType::Msgpack));
         self.publish_raw(subject, headers, payload).await
     }
 

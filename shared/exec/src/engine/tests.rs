@@ -181,6 +181,9 @@ fn a_cross_trade_fills_both_legs_and_books_the_exact_profit() {
             < pos(&|m| matches!(m, Decoded::Order(o) if o.status == OrderStatus::Filled))
     );
     assert!(e.ledger().reconcile().is_empty());
+    // All venues together: the BTC moved, the profit stayed.
+    let change = e.ledger().change();
+    assert_eq!((change["BTC"], change["USD"]), (d("0"), d("0.799")));
     // Once per episode: an update of the same episode is skipped.
     let mut update = cross(1, 5);
     update.state = EpisodeState::Update;

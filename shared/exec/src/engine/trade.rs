@@ -54,6 +54,21 @@ struct Order {
 }
 
 impl Order {
+    /// The IOC order it is at the venue.
+    fn taker(&self) -> TakerOrder {
+        let limit = self.limit.unwrap_or(match self.side {
+            // An unwind takes whatever the book has.
+            Side::Buy => Decimal::MAX,
+            Side::Sell => Decimal::new(1, 28),
+        });
+        TakerOrder {
+            side: self.side,
+            qty: self.qty,
+            limit,
+            fee_rate: self.fee_rate,
+        }
+    }
+
     fn order_type(&self) -> OrderType {
         if self.limit.is_some() {
             OrderType::Limit
@@ -214,15 +229,7 @@ pub(super) fn plan(
         };
         let key = (p.venue.clone(), intent.spends().to_owned());
         let used = reserved.get(&key).copied().unwrap_or_default();
-        let available = engine.ledger.available(&p.venue, &key.1) - used;
-        let mut state = engine.risk.clone();
-        state.trading = engine.live.trading;
-        let inputs = Inputs {
-            now,
-            available,
-            rules: &p.rules,
-        };
-        if let Err(r) = risk::check(&intent, &state, &engine.live.limits, &inputs) {
+        if let Err(r) = engine.gate(&intent, &p.rules, now, used) {
             return Err(reject_all(i, r.reason.as_str()));
         }
         *reserved.entry(key).or_default() += intent.cost();
@@ -377,20 +384,16 @@ impl PendingTrade {
                     continue;
                 }
                 let o = &self.orders[i];
-                let book = engine
-                    .books
+                let Engine { books, depth, .. } = &mut *engine;
+                let book = books
                     .first_at_or_after(&o.venue, &o.symbol, o.arrival)
-                    .or_else(|| {
-                        force
-                            .then(|| engine.books.latest(&o.venue, &o.symbol))
-                            .flatten()
-                    })
-                    .cloned();
+                    .or_else(|| force.then(|| books.latest(&o.venue, &o.symbol)).flatten());
                 let Some(book) = book else {
                     step.waiting = Some((o.venue.clone(), o.symbol.clone(), o.arrival));
                     return step;
                 };
-                self.match_order(engine, i, &book);
+                let taken = depth.take(book, &o.taker());
+                self.book_fill(engine, i, taken);
             }
             if engine.cfg.legs == LegMode::Sequential && self.send_next_leg(engine, &mut step) {
                 continue;
@@ -408,23 +411,17 @@ impl PendingTrade {
         step
     }
 
-    /// Takes order `i`'s fill from `book` and books it; builds its final
-    /// event(s).
-    fn match_order(&mut self, engine: &mut Engine, i: usize, book: &arb_contract::BookSnapshot) {
+    /// Books what order `i` took from its book (the ledger may still refuse
+    /// it); builds its final event(s).
+    fn book_fill(
+        &mut self,
+        engine: &mut Engine,
+        i: usize,
+        taken: Result<fill::Fill, fill::FillError>,
+    ) {
         let o = &self.orders[i];
-        let limit = o.limit.unwrap_or(match o.side {
-            // An unwind takes whatever the book has.
-            Side::Buy => Decimal::MAX,
-            Side::Sell => Decimal::new(1, 28),
-        });
-        let taker = TakerOrder {
-            side: o.side,
-            qty: o.qty,
-            limit,
-            fee_rate: o.fee_rate,
-        };
         let mut reason: Option<String> = None;
-        match engine.depth.take(book, &taker) {
+        match taken {
             Ok(f) if !f.is_empty() => {
                 let booked = ledger::Fill {
                     venue: o.venue.clone(),
@@ -541,14 +538,7 @@ impl PendingTrade {
             // It closes what the leg before opened.
             purpose: Purpose::Unwind,
         };
-        let mut state = engine.risk.clone();
-        state.trading = engine.live.trading;
-        let inputs = Inputs {
-            now: at,
-            available: engine.ledger.available(&o.venue, intent.spends()),
-            rules: &o.rules,
-        };
-        let verdict = risk::check(&intent, &state, &engine.live.limits, &inputs);
+        let verdict = engine.gate(&intent, &o.rules, at, Decimal::ZERO);
         self.orders[next].qty = qty;
         match verdict {
             Ok(()) => {
@@ -604,9 +594,12 @@ impl PendingTrade {
     /// together (a cross trade moves the base between venues, which is no
     /// exposure), with the venue where it sits: the one whose change has the
     /// leftover's sign and is largest (the first by name on a tie).
-    fn leftovers(&self) -> Vec<(String, String, Decimal)> {
+    fn leftovers(
+        &self,
+        exposure: BTreeMap<(String, String), Decimal>,
+    ) -> Vec<(String, String, Decimal)> {
         let mut by_asset: BTreeMap<String, Vec<(String, Decimal)>> = BTreeMap::new();
-        for ((venue, asset), q) in self.exposure() {
+        for ((venue, asset), q) in exposure {
             if asset != self.opp.currency {
                 by_asset.entry(asset).or_default().push((venue, q));
             }
@@ -645,7 +638,7 @@ impl PendingTrade {
             .unwrap_or(self.decided_at);
         let currency = self.opp.currency.clone();
         let mut sent = false;
-        for (venue, asset, net) in self.leftovers() {
+        for (venue, asset, net) in self.leftovers(self.exposure()) {
             let Ok(symbol) = Symbol::new(&asset, &currency) else {
                 continue;
             };
@@ -697,14 +690,7 @@ impl PendingTrade {
                 fee_rate,
                 purpose: Purpose::Unwind,
             };
-            let mut state = engine.risk.clone();
-            state.trading = engine.live.trading;
-            let inputs = Inputs {
-                now: at,
-                available: engine.ledger.available(&venue, intent.spends()),
-                rules: &rules,
-            };
-            match risk::check(&intent, &state, &engine.live.limits, &inputs) {
+            match engine.gate(&intent, &rules, at, Decimal::ZERO) {
                 Ok(()) => {
                     let e = self.send(engine, index, at);
                     step.events.push(e);
@@ -731,23 +717,19 @@ impl PendingTrade {
             .filter(|o| !o.filled.is_zero())
             .count();
         let unwound = self.orders[self.legs..].iter().any(|o| !o.filled.is_zero());
+        let exposure = self.exposure();
+        let flow: Decimal = exposure
+            .iter()
+            .filter(|((_, asset), _)| *asset == currency)
+            .map(|(_, q)| *q)
+            .sum();
         // Leftover per asset, all venues together, beyond the currency.
-        let mut leftover: BTreeMap<String, Decimal> = BTreeMap::new();
-        let mut flow = Decimal::ZERO;
-        for ((_, asset), q) in self.exposure() {
-            if asset == currency {
-                flow += q;
-            } else {
-                *leftover.entry(asset).or_default() += q;
-            }
-        }
-        let mut marked = Decimal::ZERO;
-        for (asset, q) in &leftover {
-            if let Some(m) = engine.mark(asset, &currency) {
-                marked += marks::value(*q, m);
-            }
-        }
-        let open_left = self.leftovers().iter().any(|(venue, asset, q)| {
+        let left = self.leftovers(exposure);
+        let marked: Decimal = left
+            .iter()
+            .filter_map(|(_, asset, q)| engine.mark(asset, &currency).map(|m| marks::value(*q, m)))
+            .sum();
+        let open_left = left.iter().any(|(venue, asset, q)| {
             let sym = Symbol::new(asset, &currency).ok();
             let rules = sym.as_ref().and_then(|s| engine.cfg.rules.get(venue, s));
             let price = sym
@@ -853,16 +835,32 @@ impl PendingTrade {
 }
 
 impl Engine {
+    /// The risk gate for one order at `now`, with `reserved` of what it
+    /// spends already promised to earlier legs of the same trade.
+    fn gate(
+        &mut self,
+        intent: &OrderIntent<'_>,
+        rules: &SymbolRules,
+        now: Timestamp,
+        reserved: Decimal,
+    ) -> Result<(), risk::Rejection> {
+        self.risk.trading = self.live.trading;
+        let inputs = Inputs {
+            now,
+            available: self.ledger.available(intent.venue, intent.spends()) - reserved,
+            rules,
+        };
+        risk::check(intent, &self.risk, &self.live.limits, &inputs)
+    }
+
     /// What the marks say beyond what was booked: every venue's holdings
     /// against its starting balances, valued at the latest mids in the
     /// valuation currency, less the realized P&L counted in it.
     pub(super) fn unrealized(&self) -> Decimal {
         let valuation = &self.cfg.valuation;
-        let mut change: BTreeMap<&str, Decimal> = BTreeMap::new();
-        for e in self.ledger.journal() {
-            *change.entry(e.asset.as_str()).or_default() += e.amount;
-        }
-        let marked: Decimal = change
+        let marked: Decimal = self
+            .ledger
+            .change()
             .iter()
             .filter_map(|(asset, q)| self.mark(asset, valuation).map(|m| marks::value(*q, m)))
             .sum();

@@ -202,6 +202,19 @@ impl Ledger {
         &self.pending
     }
 
+    /// How much of each asset all venues together hold beyond their
+    /// starting balances (what is in transit counts as gone until it
+    /// arrives): the journal's sum per asset, without reading the journal.
+    pub fn change(&self) -> BTreeMap<&str, Decimal> {
+        let mut out: BTreeMap<&str, Decimal> = BTreeMap::new();
+        for (venue, assets) in &self.balances {
+            for (asset, held) in assets {
+                *out.entry(asset.as_str()).or_default() += *held - self.starting_of(venue, asset);
+            }
+        }
+        out
+    }
+
     /// `venue`'s balances for a `PortfolioSnapshot`, sorted by asset (every
     /// asset it ever held, zero ones too); `None` for an unknown venue.
     pub fn snapshot(&self, venue: &str) -> Option<Vec<Balance>> {

@@ -7,7 +7,11 @@ use std::time::Duration;
 use arb_detect::settings::defaults;
 use arb_detect::{DetectorConfig, Fees, StrategyKind};
 use arb_runtime::ConfigError;
-use arb_runtime::config::{NatsArgs, StreamArgs, parse_duration};
+pub use arb_runtime::config::FeeSpec;
+use arb_runtime::config::{
+    NatsArgs, StreamArgs, bad_value as bad, key_value, parse_duration, parse_fee_rate,
+    parse_non_negative_decimal, parse_positive_decimal,
+};
 use rust_decimal::Decimal;
 
 /// Which detector the process runs.
@@ -32,50 +36,6 @@ impl Strategy {
     }
 }
 
-fn bad(what: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Value {
-        what,
-        value: value.to_owned(),
-        reason: reason.into(),
-    }
-}
-
-/// Splits `key=value` (of the `form` given, e.g. `venue=rate`) for the
-/// option `what`, the key cleaned by `clean` and not empty.
-fn key_value<'a>(
-    what: &'static str,
-    form: &str,
-    s: &'a str,
-    clean: fn(&str) -> String,
-) -> Result<(String, &'a str), ConfigError> {
-    let (key, value) = s
-        .split_once('=')
-        .ok_or_else(|| bad(what, s, format!("not of the form {form}")))?;
-    let key = clean(key);
-    if key.is_empty() {
-        let name = form.split('=').next().unwrap_or(form);
-        return Err(bad(what, s, format!("no {name}")));
-    }
-    Ok((key, value))
-}
-
-/// `venue=rate`, a taker fee as a fraction (`kraken=0.0040`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FeeSpec {
-    pub venue: String,
-    pub rate: Decimal,
-}
-
-impl FromStr for FeeSpec {
-    type Err = ConfigError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (venue, rate) = key_value("fee", "venue=rate", s, |v| v.trim().to_owned())?;
-        let rate = parse_fee_rate(rate)?;
-        Ok(FeeSpec { venue, rate })
-    }
-}
-
 /// `CCY=amount`, a notional cap in one currency.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotionalSpec {
@@ -96,49 +56,6 @@ impl FromStr for NotionalSpec {
         let amount = parse_positive_decimal(amount)?;
         Ok(NotionalSpec { currency, amount })
     }
-}
-
-/// A number for `what` that passes `ok`; `rule` says what `ok` asks.
-fn decimal_where(
-    what: &'static str,
-    s: &str,
-    ok: fn(&Decimal) -> bool,
-    rule: &str,
-) -> Result<Decimal, ConfigError> {
-    let d = Decimal::from_str(s.trim()).map_err(|e| bad(what, s, e.to_string()))?;
-    if ok(&d) {
-        Ok(d)
-    } else {
-        Err(bad(what, s, rule))
-    }
-}
-
-/// A fee rate as a fraction in `[0, 1)`.
-pub fn parse_fee_rate(s: &str) -> Result<Decimal, ConfigError> {
-    decimal_where(
-        "fee rate",
-        s,
-        |r| !r.is_sign_negative() && *r < Decimal::ONE,
-        "must be a fraction in [0, 1), e.g. 0.0010 for 10 bp",
-    )
-}
-
-fn parse_non_negative_decimal(s: &str) -> Result<Decimal, ConfigError> {
-    decimal_where(
-        "number",
-        s,
-        |d| !d.is_sign_negative(),
-        "must not be negative",
-    )
-}
-
-fn parse_positive_decimal(s: &str) -> Result<Decimal, ConfigError> {
-    decimal_where(
-        "number",
-        s,
-        |d| *d > Decimal::ZERO,
-        "must be greater than zero",
-    )
 }
 
 /// `arb-detector`: books from `md.book.*` in, opportunities on `arb.opp.*` out.

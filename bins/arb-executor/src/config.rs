@@ -15,7 +15,10 @@ use arb_exec::risk::TradingState;
 use arb_exec::rules::VenueRules;
 use arb_exec::settings::{self, Key, Value};
 use arb_runtime::ConfigError;
-use arb_runtime::config::{NatsArgs, StreamArgs, parse_duration};
+use arb_runtime::config::{
+    FeeSpec, NatsArgs, StreamArgs, bad_value as bad, key_value, parse_duration,
+    parse_non_negative_decimal,
+};
 use rust_decimal::Decimal;
 
 /// How orders are executed.
@@ -32,14 +35,6 @@ pub enum Legs {
     Sequential,
 }
 
-fn bad(what: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Value {
-        what,
-        value: value.to_owned(),
-        reason: reason.into(),
-    }
-}
-
 /// `ASSET=amount`: a floor below which a venue is topped up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Floor {
@@ -51,18 +46,9 @@ impl FromStr for Floor {
     type Err = ConfigError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (asset, amount) = s
-            .split_once('=')
-            .ok_or_else(|| bad("floor", s, "not of the form ASSET=amount"))?;
-        let amount = Decimal::from_str(amount.trim())
-            .map_err(|e| bad("floor", s, format!("amount: {e}")))?;
-        if amount < Decimal::ZERO {
-            return Err(bad("floor", s, "the amount is negative"));
-        }
-        Ok(Floor {
-            asset: normalize_asset(asset),
-            amount,
-        })
+        let (asset, amount) = key_value("floor", "ASSET=amount", s, normalize_asset)?;
+        let amount = parse_non_negative_decimal(amount)?;
+        Ok(Floor { asset, amount })
     }
 }
 
@@ -78,49 +64,18 @@ impl FromStr for TransferSpec {
     type Err = ConfigError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let form = "not of the form ASSET=fee/delay";
-        let (asset, rest) = s.split_once('=').ok_or_else(|| bad("transfer", s, form))?;
+        let form = "ASSET=fee/delay";
+        let (asset, rest) = key_value("transfer", form, s, normalize_asset)?;
         let (fee, delay) = rest
             .split_once('/')
-            .ok_or_else(|| bad("transfer", s, form))?;
-        let fee =
-            Decimal::from_str(fee.trim()).map_err(|e| bad("transfer", s, format!("fee: {e}")))?;
-        if fee < Decimal::ZERO {
-            return Err(bad("transfer", s, "the fee is negative"));
-        }
-        let delay = parse_duration(delay.trim())?;
+            .ok_or_else(|| bad("transfer", s, format!("not of the form {form}")))?;
         Ok(TransferSpec {
-            asset: normalize_asset(asset),
-            terms: TransferTerms { fee, delay },
+            asset,
+            terms: TransferTerms {
+                fee: parse_non_negative_decimal(fee)?,
+                delay: parse_duration(delay.trim())?,
+            },
         })
-    }
-}
-
-/// `venue=rate`: a taker fee as a fraction.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FeeSpec {
-    pub venue: String,
-    pub rate: Decimal,
-}
-
-impl FromStr for FeeSpec {
-    type Err = ConfigError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (venue, rate) = s
-            .split_once('=')
-            .ok_or_else(|| bad("fee", s, "not of the form venue=rate"))?;
-        let key = Key::Fee {
-            venue: venue.trim().to_owned(),
-        };
-        match settings::parse(&key, rate.trim().as_bytes()) {
-            Ok(Value::Fee(rate)) => Ok(FeeSpec {
-                venue: venue.trim().to_owned(),
-                rate,
-            }),
-            Ok(_) => Err(bad("fee", s, "not a fee")),
-            Err(e) => Err(bad("fee", s, e.to_string())),
-        }
     }
 }
 

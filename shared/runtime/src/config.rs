@@ -1,11 +1,104 @@
 //! Command-line options shared by every binary. Each flag has an environment
 //! variable behind it (`NATS_URL`, `ARB_SUBJECT_PREFIX`, ...).
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use arb_contract::subject::{StreamKind, Subjects};
 
+use rust_decimal::Decimal;
+
 use crate::error::ConfigError;
+
+/// A bad option value: which option, the value, and why.
+pub fn bad_value(what: &'static str, value: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Value {
+        what,
+        value: value.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// Splits `key=value` (of the `form` given, e.g. `venue=rate`) for the
+/// option `what`, the key cleaned by `clean` and not empty.
+pub fn key_value<'a>(
+    what: &'static str,
+    form: &str,
+    s: &'a str,
+    clean: fn(&str) -> String,
+) -> Result<(String, &'a str), ConfigError> {
+    let (key, value) = s
+        .split_once('=')
+        .ok_or_else(|| bad_value(what, s, format!("not of the form {form}")))?;
+    let key = clean(key);
+    if key.is_empty() {
+        let name = form.split('=').next().unwrap_or(form);
+        return Err(bad_value(what, s, format!("no {name}")));
+    }
+    Ok((key, value))
+}
+
+/// `venue=rate`, a taker fee as a fraction (`kraken=0.0040`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeeSpec {
+    pub venue: String,
+    pub rate: Decimal,
+}
+
+impl FromStr for FeeSpec {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (venue, rate) = key_value("fee", "venue=rate", s, |v| v.trim().to_owned())?;
+        let rate = parse_fee_rate(rate)?;
+        Ok(FeeSpec { venue, rate })
+    }
+}
+
+/// A number for `what` that passes `ok`; `rule` says what `ok` asks.
+pub fn decimal_where(
+    what: &'static str,
+    s: &str,
+    ok: fn(&Decimal) -> bool,
+    rule: &str,
+) -> Result<Decimal, ConfigError> {
+    let d = Decimal::from_str(s.trim()).map_err(|e| bad_value(what, s, e.to_string()))?;
+    if ok(&d) {
+        Ok(d)
+    } else {
+        Err(bad_value(what, s, rule))
+    }
+}
+
+/// A fee rate as a fraction in `[0, 1)`.
+pub fn parse_fee_rate(s: &str) -> Result<Decimal, ConfigError> {
+    decimal_where(
+        "fee rate",
+        s,
+        |r| !r.is_sign_negative() && *r < Decimal::ONE,
+        "must be a fraction in [0, 1), e.g. 0.0010 for 10 bp",
+    )
+}
+
+/// A decimal of zero or more.
+pub fn parse_non_negative_decimal(s: &str) -> Result<Decimal, ConfigError> {
+    decimal_where(
+        "number",
+        s,
+        |d| !d.is_sign_negative(),
+        "must not be negative",
+    )
+}
+
+/// A decimal above zero.
+pub fn parse_positive_decimal(s: &str) -> Result<Decimal, ConfigError> {
+    decimal_where(
+        "number",
+        s,
+        |d| *d > Decimal::ZERO,
+        "must be greater than zero",
+    )
+}
 
 /// Parses `30s`, `5m`, `24h`, `7d`.
 pub fn parse_duration(s: &str) -> Result<Duration, ConfigError> {

@@ -45,9 +45,6 @@ struct Runner {
     /// publish, in microseconds.
     decision: Histogram<u64>,
     fill_timeout: Duration,
-    /// No history gave an event time: the balances are announced with the
-    /// first book.
-    announce: bool,
 }
 
 /// What the loop waits for.
@@ -78,8 +75,11 @@ impl Runner {
         ) {
             Ok(Decoded::Book(b)) => {
                 self.count("books");
+                // No event time yet (no history): the balances are announced
+                // with the first book.
+                let announce = self.engine.clock().is_none();
                 let mut events = self.engine.on_book(b);
-                if std::mem::take(&mut self.announce) {
+                if announce {
                     events.extend(self.engine.snapshots());
                 }
                 self.publish(events).await
@@ -364,7 +364,6 @@ pub(crate) async fn run(config: Config, shutdown: impl Future<Output = ()>) -> a
         counters: BTreeMap::new(),
         decision: Histogram::new(3).context("histogram")?,
         fill_timeout: config.fill_timeout,
-        announce: false,
     };
     // The current settings, before anything is traded.
     loop {
@@ -376,7 +375,6 @@ pub(crate) async fn run(config: Config, shutdown: impl Future<Output = ()>) -> a
         }
     }
     let closing = restore(&bus, &mut runner.engine).await?;
-    runner.announce = runner.engine.clock().is_none();
     runner.publish(closing).await?;
     runner.publisher.flush().await?;
 

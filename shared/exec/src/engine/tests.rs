@@ -351,6 +351,18 @@ fn unknown_venue_and_no_book_are_rejected_with_a_reason() {
     };
     assert_eq!(orders(&events)[1].reason.as_deref(), Some("unknown_venue"));
     assert!(!e.traded(&opp.episode_id));
+    // A venue with balances but no rules for the symbol (not a sim venue).
+    let mut cfg = e.cfg.clone();
+    cfg.balances
+        .push(StartingBalances::from_str("kraken:USD=1000,BTC=1").unwrap());
+    let mut k = Engine::new(cfg, e.live.clone()).unwrap();
+    deep_books(&mut k);
+    let mut opp = cross(7, 0);
+    opp.legs[1].venue = "kraken".into();
+    let Decision::Rejected(events) = k.decide(&opp) else {
+        panic!("not rejected");
+    };
+    assert_eq!(orders(&events)[1].reason.as_deref(), Some("unknown_symbol"));
 }
 
 #[test]

@@ -29,7 +29,7 @@ pub struct Summary {
     pub opportunities: BTreeMap<String, u64>,
     /// Trades by status (`completed`, `partial`, `failed`, `unwound`).
     pub trades: BTreeMap<String, u64>,
-    /// Opportunities refused before any order went out (risk, rules, ...),
+    /// Orders refused before they went out (risk, venue rules, no book, ...),
     /// by reason code.
     pub rejected: BTreeMap<String, u64>,
     /// The currency the P&L figures are in.

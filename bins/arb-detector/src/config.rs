@@ -62,6 +62,39 @@ impl FromStr for NotionalSpec {
 #[derive(clap::Parser, Debug, Clone)]
 #[command(version, about)]
 pub struct Config {
+    #[command(flatten)]
+    pub detect: DetectorArgs,
+    /// Book subject pattern to read (the subject prefix is added in front).
+    #[arg(long, env = "ARB_DETECTOR_BOOKS", default_value = "md.book.>")]
+    pub books: String,
+    /// How often the `sys.state.detector-<strategy>` heartbeat is published.
+    #[arg(long, env = "ARB_DETECTOR_HEARTBEAT_INTERVAL", value_parser = parse_duration, default_value = "5s")]
+    pub heartbeat_interval: Duration,
+    /// Publishes with acks not yet received, at most.
+    #[arg(long, env = "ARB_DETECTOR_MAX_INFLIGHT", default_value = "4096")]
+    pub max_inflight: usize,
+    /// Publish opportunities as core NATS messages (the ARB stream still
+    /// stores them) instead of JetStream publishes that wait for a stream ack:
+    /// lower latency, but a publish the server drops is not retried.
+    #[arg(long, env = "ARB_DETECTOR_CORE_PUBLISH", default_value_t = false)]
+    pub core_publish: bool,
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    #[command(flatten)]
+    pub streams: StreamArgs,
+}
+
+impl Config {
+    /// The settings of the pure detector.
+    pub fn detector(&self) -> Result<DetectorConfig, ConfigError> {
+        self.detect.detector()
+    }
+}
+
+/// What a detector detects with: the options `arb-detector` and
+/// `arb-replay backtest` share.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DetectorArgs {
     /// Which detector to run.
     #[arg(
         long,
@@ -70,9 +103,6 @@ pub struct Config {
         default_value = "cross"
     )]
     pub strategy: Strategy,
-    /// Book subject pattern to read (the subject prefix is added in front).
-    #[arg(long, env = "ARB_DETECTOR_BOOKS", default_value = "md.book.>")]
-    pub books: String,
     /// A book whose event time is older than this, relative to the newest
     /// event time seen, is not used.
     #[arg(long, env = "ARB_DETECTOR_MAX_BOOK_AGE", value_parser = parse_duration,
@@ -128,24 +158,9 @@ pub struct Config {
     #[arg(long, env = "ARB_DETECTOR_DEPTH_LEVELS", default_value_t = defaults::DEPTH_LEVELS as u32,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub depth_levels: u32,
-    /// How often the `sys.state.detector-<strategy>` heartbeat is published.
-    #[arg(long, env = "ARB_DETECTOR_HEARTBEAT_INTERVAL", value_parser = parse_duration, default_value = "5s")]
-    pub heartbeat_interval: Duration,
-    /// Publishes with acks not yet received, at most.
-    #[arg(long, env = "ARB_DETECTOR_MAX_INFLIGHT", default_value = "4096")]
-    pub max_inflight: usize,
-    /// Publish opportunities as core NATS messages (the ARB stream still
-    /// stores them) instead of JetStream publishes that wait for a stream ack:
-    /// lower latency, but a publish the server drops is not retried.
-    #[arg(long, env = "ARB_DETECTOR_CORE_PUBLISH", default_value_t = false)]
-    pub core_publish: bool,
-    #[command(flatten)]
-    pub nats: NatsArgs,
-    #[command(flatten)]
-    pub streams: StreamArgs,
 }
 
-impl Config {
+impl DetectorArgs {
     /// The settings of the pure detector.
     pub fn detector(&self) -> Result<DetectorConfig, ConfigError> {
         let mut fees = Fees::with_defaults(self.default_fee);
@@ -255,7 +270,7 @@ mod tests {
     fn flag_defaults_are_the_detector_defaults() {
         let c = Config::try_parse_from(["arb-detector"]).unwrap();
         assert_eq!(c.detector().unwrap(), DetectorConfig::default());
-        assert_eq!(c.strategy, Strategy::Cross);
+        assert_eq!(c.detect.strategy, Strategy::Cross);
         assert_eq!(c.books, "md.book.>");
         let d = c.detector().unwrap();
         assert_eq!(d.max_book_age, Duration::from_secs(5));

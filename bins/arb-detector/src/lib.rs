@@ -13,7 +13,7 @@ pub mod runner;
 
 use std::future::Future;
 
-pub use config::{Config, Strategy};
+pub use config::{Config, DetectorArgs, Strategy};
 
 // Only the integration tests and the benchmark use them.
 #[cfg(test)]

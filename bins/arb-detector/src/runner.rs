@@ -242,9 +242,9 @@ pub(crate) async fn run(config: Config, shutdown: impl Future<Output = ()>) -> a
     // Shared: the loop stops on it between messages, and it also bounds a
     // handler that is stuck on a publish when it comes (see below).
     let shutdown = shutdown.shared();
-    let strategy = config.strategy.as_str();
+    let strategy = config.detect.strategy.as_str();
     let service = format!("detector-{strategy}");
-    let det = detector(config.strategy.kind(), config.detector()?);
+    let det = detector(config.detect.strategy.kind(), config.detector()?);
 
     let bus = tokio::select! {
         _ = shutdown.clone() => return Ok(()),

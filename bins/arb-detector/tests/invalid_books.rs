@@ -120,7 +120,7 @@ fn assert_each_would_open_an_opportunity(cases: &[Case]) {
     );
     for case in cases {
         let mut det = arb_detect::detector(
-            config.strategy.kind(),
+            config.detect.strategy.kind(),
             config.detector().expect("a valid configuration"),
         );
         assert!(det.on_book(&sim_a()).is_empty());

@@ -90,9 +90,8 @@ fn parse_balance(s: &str) -> Result<StartingBalances, ConfigError> {
     about = "Opportunities in; orders, fills, trades, P&L and portfolios out (paper trading)"
 )]
 pub struct Config {
-    /// Paper trading is the only mode so far.
-    #[arg(long, env = "ARB_EXECUTOR_MODE", value_enum, default_value = "paper")]
-    pub mode: Mode,
+    #[command(flatten)]
+    pub exec: ExecutorArgs,
     /// Opportunities to act on (the subject prefix is added).
     #[arg(long, env = "ARB_EXECUTOR_OPPORTUNITIES", default_value = "arb.opp.>")]
     pub opportunities: String,
@@ -102,6 +101,39 @@ pub struct Config {
     /// The durable consumer of opportunities.
     #[arg(long, env = "ARB_EXECUTOR_DURABLE", default_value = "executor-paper")]
     pub durable: String,
+    /// Taker fee per venue (`venue=rate`); a venue named neither here nor in
+    /// the bucket pays the rate its opportunity leg carries.
+    #[arg(long = "fee", env = "ARB_EXECUTOR_FEES", value_delimiter = ',')]
+    pub fees: Vec<FeeSpec>,
+    /// How long an order waits (wall time) for its venue's book at arrival
+    /// before it is matched against the latest one.
+    #[arg(long, env = "ARB_EXECUTOR_FILL_TIMEOUT", value_parser = parse_duration, default_value = "2s")]
+    pub fill_timeout: Duration,
+    /// How often every venue's portfolio is published.
+    #[arg(long, env = "ARB_EXECUTOR_SNAPSHOT_INTERVAL", value_parser = parse_duration, default_value = "30s")]
+    pub snapshot_interval: Duration,
+    /// How often the `sys.state.executor` heartbeat is published.
+    #[arg(long, env = "ARB_EXECUTOR_HEARTBEAT_INTERVAL", value_parser = parse_duration, default_value = "5s")]
+    pub heartbeat_interval: Duration,
+    /// Opportunities delivered and not yet acked, at most.
+    #[arg(long, env = "ARB_EXECUTOR_MAX_ACK_PENDING", default_value_t = 64)]
+    pub max_ack_pending: i64,
+    /// Redelivery of an opportunity not acked within this.
+    #[arg(long, env = "ARB_EXECUTOR_ACK_WAIT", value_parser = parse_duration, default_value = "30s")]
+    pub ack_wait: Duration,
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    #[command(flatten)]
+    pub streams: StreamArgs,
+}
+
+/// How the paper executor trades: the options `arb-executor` and
+/// `arb-replay backtest` share.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ExecutorArgs {
+    /// Paper trading is the only mode so far.
+    #[arg(long, env = "ARB_EXECUTOR_MODE", value_enum, default_value = "paper")]
+    pub mode: Mode,
     /// One venue's starting balances, `VENUE:ASSET=AMOUNT,...`; once per
     /// venue (in the environment, `;` between venues). Used when the EXEC
     /// stream holds no history; after that the history is the truth.
@@ -129,10 +161,6 @@ pub struct Config {
     /// ... and the most jitter added to it (uniform, seeded).
     #[arg(long, env = "ARB_EXECUTOR_LATENCY_JITTER", value_parser = parse_duration, default_value = "10ms")]
     pub latency_jitter: Duration,
-    /// Taker fee per venue (`venue=rate`); a venue named neither here nor in
-    /// the bucket pays the rate its opportunity leg carries.
-    #[arg(long = "fee", env = "ARB_EXECUTOR_FEES", value_delimiter = ',')]
-    pub fees: Vec<FeeSpec>,
     /// Trading state until the bucket says otherwise.
     #[arg(long, env = "ARB_EXECUTOR_TRADING_STATE", default_value = "active")]
     pub trading_state: String,
@@ -156,34 +184,22 @@ pub struct Config {
     /// Portfolios are valued in this currency.
     #[arg(long, env = "ARB_EXECUTOR_VALUATION_CURRENCY", default_value = "USD")]
     pub valuation_currency: String,
-    /// How long an order waits (wall time) for its venue's book at arrival
-    /// before it is matched against the latest one.
-    #[arg(long, env = "ARB_EXECUTOR_FILL_TIMEOUT", value_parser = parse_duration, default_value = "2s")]
-    pub fill_timeout: Duration,
     /// Book states kept behind the clock (event time).
     #[arg(long, env = "ARB_EXECUTOR_BOOK_HISTORY", value_parser = parse_duration, default_value = "60s")]
     pub book_history: Duration,
-    /// How often every venue's portfolio is published.
-    #[arg(long, env = "ARB_EXECUTOR_SNAPSHOT_INTERVAL", value_parser = parse_duration, default_value = "30s")]
-    pub snapshot_interval: Duration,
-    /// How often the `sys.state.executor` heartbeat is published.
-    #[arg(long, env = "ARB_EXECUTOR_HEARTBEAT_INTERVAL", value_parser = parse_duration, default_value = "5s")]
-    pub heartbeat_interval: Duration,
-    /// Opportunities delivered and not yet acked, at most.
-    #[arg(long, env = "ARB_EXECUTOR_MAX_ACK_PENDING", default_value_t = 64)]
-    pub max_ack_pending: i64,
-    /// Redelivery of an opportunity not acked within this.
-    #[arg(long, env = "ARB_EXECUTOR_ACK_WAIT", value_parser = parse_duration, default_value = "30s")]
-    pub ack_wait: Duration,
-    #[command(flatten)]
-    pub nats: NatsArgs,
-    #[command(flatten)]
-    pub streams: StreamArgs,
 }
 
 impl Config {
     /// The engine's settings and starting runtime values.
     pub fn engine(&self) -> Result<(EngineConfig, Live), ConfigError> {
+        self.exec.engine(&self.fees)
+    }
+}
+
+impl ExecutorArgs {
+    /// The engine's settings and starting runtime values, with `fees` the
+    /// taker fee per venue (`--fee`).
+    pub fn engine(&self, fees: &[FeeSpec]) -> Result<(EngineConfig, Live), ConfigError> {
         let rules =
             VenueRules::parse(&self.rules).map_err(|e| bad("rules", &self.rules, e.to_string()))?;
         let mut venues = std::collections::BTreeSet::new();
@@ -231,11 +247,8 @@ impl Config {
             }
             Err(e) => return Err(bad("limits", &self.limits, e.to_string())),
         };
-        let fees: BTreeMap<String, Decimal> = self
-            .fees
-            .iter()
-            .map(|f| (f.venue.clone(), f.rate))
-            .collect();
+        let fees: BTreeMap<String, Decimal> =
+            fees.iter().map(|f| (f.venue.clone(), f.rate)).collect();
         Ok((
             cfg,
             Live {

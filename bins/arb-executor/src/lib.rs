@@ -15,7 +15,7 @@ pub mod runner;
 
 use std::future::Future;
 
-pub use config::Config;
+pub use config::{Config, ExecutorArgs};
 
 // Only the integration tests and the benchmark use them.
 #[cfg(test)]

@@ -19,7 +19,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "arb-replay", version, about = "Replay JetStream history; run backtests")]
+#[command(
+    name = "arb-replay",
+    version,
+    about = "Replay JetStream history; run backtests"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -36,10 +40,13 @@ pub enum Command {
 /// Parses the command line and runs it; the exit code says how it went
 /// (0 done, 1 failed, 2 bad usage, 3 a parity difference).
 pub async fn main(shutdown: impl Future<Output = ()> + Send + 'static) -> ExitCode {
-    let cli = Cli::parse();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = Cli::parse_from(&argv);
     let outcome = match cli.command {
         Command::Publish(args) => publish::run(args, shutdown).await,
-        Command::Backtest(args) => backtest::run(*args, shutdown).await,
+        // The command line again: which options the user left unset, for
+        // the defaults in the database and the sweep points.
+        Command::Backtest(args) => backtest::run(*args, argv, shutdown).await,
     };
     match outcome {
         Ok(code) => code,
@@ -49,3 +56,7 @@ pub async fn main(shutdown: impl Future<Output = ()> + Send + 'static) -> ExitCo
         }
     }
 }
+
+// Only the integration tests use them.
+#[cfg(test)]
+use {arb_testkit as _, arb_venues as _};

@@ -194,6 +194,42 @@ async fn a_backtest_run_twice_gives_the_same_hash_from_either_source_and_a_param
     let d = backtest(&tb, &db, &[&EDGE[..], &["--latency", "200ms"]].concat()).await;
     assert_ne!(hash(&d.jobs[0]), hash(a));
 
+    // Every event published under replay.<run>, where a sink started with
+    // that prefix would take it: the opportunities on ARB, the rest on EXEC.
+    let run = format!("bt{}", unique("run").replace(['-', '_'], ""));
+    let published = backtest(
+        &tb,
+        &db,
+        &[&EDGE[..], &["--publish", "--run", &run]].concat(),
+    )
+    .await;
+    assert_eq!(published.code, Some(0), "{}", published.stderr);
+    assert_eq!(
+        hash(&published.jobs[0]),
+        hash(a),
+        "publishing changes nothing"
+    );
+    let replay = arb_contract::Subjects::new(Some(&format!("replay.{run}"))).unwrap();
+    let mut stored = 0;
+    for kind in [StreamKind::Arb, StreamKind::Exec] {
+        let name = replay.stream_name(kind);
+        let mut s = tb
+            .bus
+            .js
+            .get_stream(&name)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        stored += s.info().await.unwrap().state.messages;
+        tb.bus.js.delete_stream(&name).await.unwrap();
+    }
+    for kind in [StreamKind::Md, StreamKind::Sys] {
+        let _ = tb.bus.js.delete_stream(replay.stream_name(kind)).await;
+    }
+    assert_eq!(
+        stored,
+        published.jobs[0]["summary"]["events"].as_u64().unwrap()
+    );
+
     // A range in the middle by sequence: that many books.
     let mid = backtest(
         &tb,

@@ -1,9 +1,11 @@
 //! arbctl: the operator's CLI. Database (migrate, verify, prune), JetStream
 //! (streams), the bus (tap decodes MessagePack to JSON lines; pub encodes
 //! JSON to MessagePack with the contract's headers), the executor's runtime
-//! configuration in NATS KV ([`config_cmd`]), and P&L per strategy ([`pnl`]).
+//! configuration in NATS KV ([`config_cmd`]), P&L per strategy ([`pnl`]),
+//! and backtest jobs and their reports ([`backtest_cmd`]).
 #![forbid(unsafe_code)]
 
+pub mod backtest_cmd;
 pub mod config_cmd;
 pub mod pnl;
 
@@ -97,6 +99,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Backtest jobs in PostgreSQL: list them, show one, write one's HTML and PNG report.
+    Backtest {
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+        database_url: Option<Secret>,
+        #[command(subcommand)]
+        command: backtest_cmd::BacktestCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -136,6 +145,13 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<i32> 
         } => {
             let pool = connect_db(database_url).await?;
             pnl::run(&pool, strategy.as_deref(), json, out).await
+        }
+        Command::Backtest {
+            database_url,
+            command,
+        } => {
+            let pool = connect_db(database_url).await?;
+            backtest_cmd::run(&pool, command, out).await
         }
         Command::Tap {
             nats,

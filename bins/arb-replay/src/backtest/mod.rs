@@ -161,7 +161,7 @@ pub async fn run(
         skipped = history.skipped,
         "history loaded"
     );
-    let Some(range) = history.event_range() else {
+    let Some(range) = history.event_range().filter(|_| history.books() > 0) else {
         let now = arb_runtime::clock::now();
         let reason = "no books in the range";
         for j in &planned {

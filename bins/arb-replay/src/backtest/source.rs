@@ -84,13 +84,18 @@ pub struct History {
 }
 
 impl History {
-    /// The earliest and latest event time of the inputs (not those of the
-    /// first and last: feeds stamp their states and books on clocks of
-    /// their own, the simulator's books in simulated time).
+    /// The earliest and latest event time of the books (of every input
+    /// when there is no book). Books, not feed states: feeds stamp their
+    /// states on the wall clock, and the simulator's books carry simulated
+    /// time, so the books' times are the market's.
     pub fn event_range(&self) -> Option<(Timestamp, Timestamp)> {
-        let mut times = self.inputs.iter().map(Input::event_time);
-        let first = times.next()?;
-        Some(times.fold((first, first), |(lo, hi), t| (lo.min(t), hi.max(t))))
+        let books = self.inputs.iter().filter(|i| matches!(i, Input::Book(_)));
+        let range = |mut times: Box<dyn Iterator<Item = Timestamp> + '_>| {
+            let first = times.next()?;
+            Some(times.fold((first, first), |(lo, hi), t| (lo.min(t), hi.max(t))))
+        };
+        range(Box::new(books.map(Input::event_time)))
+            .or_else(|| range(Box::new(self.inputs.iter().map(Input::event_time))))
     }
 
     pub fn books(&self) -> usize {

@@ -7,7 +7,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bins \
  && mkdir -p /out \
- && cp target/release/arb-feed target/release/arb-detector target/release/arb-executor target/release/arb-sink target/release/arbctl /out/
+ && cp target/release/arb-feed target/release/arb-detector target/release/arb-executor target/release/arb-sink target/release/arb-replay target/release/arbctl /out/
 
 FROM debian:bookworm-slim
 RUN apt-get update \

@@ -1,5 +1,5 @@
 //! arbctl: the operator's CLI. Database (migrate, verify, prune), JetStream
-//! (streams), the bus (tap decodes MessagePack to JSON lines; pub encodes
+//! (streams), the bus ([`tap`] decodes MessagePack to JSON lines; pub encodes
 //! JSON to MessagePack with the contract's headers), the executor's runtime
 //! configuration in NATS KV ([`config_cmd`]), P&L per strategy ([`pnl`]),
 //! and backtest jobs and their reports ([`backtest_cmd`]).
@@ -8,6 +8,7 @@
 pub mod backtest_cmd;
 pub mod config_cmd;
 pub mod pnl;
+pub mod tap;
 
 use std::io::Write;
 use std::time::Duration;
@@ -44,7 +45,8 @@ pub enum Command {
         #[command(subcommand)]
         command: DbCommand,
     },
-    /// Print every message on subjects matching a pattern as one JSON line each.
+    /// Print every message on subjects matching a pattern as one JSON line each,
+    /// times as RFC 3339.
     Tap {
         #[command(flatten)]
         nats: NatsArgs,
@@ -56,6 +58,9 @@ pub enum Command {
         /// Stop after this long.
         #[arg(long, value_parser = parse_duration)]
         timeout: Option<Duration>,
+        /// Keep times as the wire's nanoseconds since the epoch.
+        #[arg(long)]
+        raw: bool,
     },
     /// Publish a JSON message to a contract subject as MessagePack with the right headers.
     Pub {
@@ -158,7 +163,15 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<i32> 
             pattern,
             count,
             timeout,
-        } => tap(&nats, &pattern, count, timeout, out).await,
+            raw,
+        } => {
+            let times = if raw {
+                tap::Times::Raw
+            } else {
+                tap::Times::Rfc3339
+            };
+            tap::run(&nats, &pattern, count, timeout, times, out).await
+        }
         Command::Pub {
             nats,
             subject,
@@ -281,58 +294,6 @@ async fn db_command(
             Ok(0)
         }
     }
-}
-
-/// One tapped message as a JSON line.
-pub fn tap_line(subjects: &arb_contract::Subjects, msg: &async_nats::Message) -> Value {
-    let hs = headers::strings(msg.headers.as_ref());
-    match headers::decode_any(subjects, &msg.subject, msg.headers.as_ref(), &msg.payload) {
-        Ok(body) => json!({"subject": msg.subject.as_str(), "headers": hs, "body": body}),
-        Err(e) => json!({
-            "subject": msg.subject.as_str(),
-            "headers": hs,
-            "error": e.to_string(),
-            "raw": String::from_utf8_lossy(&msg.payload),
-        }),
-    }
-}
-
-async fn tap(
-    nats: &NatsArgs,
-    pattern: &str,
-    count: Option<u64>,
-    timeout: Option<Duration>,
-    out: &mut (dyn Write + Send),
-) -> anyhow::Result<i32> {
-    let bus = Bus::connect_once(nats, "arbctl-tap").await?;
-    let subject = bus.subjects.with_prefix(pattern);
-    let mut sub = bus
-        .client
-        .subscribe(subject.clone())
-        .await
-        .context("subscribe failed")?;
-    bus.client.flush().await?;
-    eprintln!("tapping {subject}");
-    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
-    let mut seen = 0u64;
-    while count.is_none_or(|c| seen < c) {
-        let next = match deadline {
-            Some(d) => match tokio::time::timeout_at(d, sub.next()).await {
-                Ok(n) => n,
-                Err(_) => break,
-            },
-            None => tokio::select! {
-                n = sub.next() => n,
-                _ = arb_runtime::shutdown::signal() => break,
-            },
-        };
-        let Some(msg) = next else { break };
-        writeln!(out, "{}", tap_line(&bus.subjects, &msg))?;
-        out.flush()?;
-        seen += 1;
-    }
-    bus.drain().await;
-    Ok(0)
 }
 
 async fn publish(

@@ -5,7 +5,9 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() {
-    arb_runtime::telemetry::init("arbctl");
+    // Warnings and errors only unless RUST_LOG asks for more, all on stderr:
+    // standard output is the command's (JSON lines for `tap`).
+    arb_runtime::telemetry::init_with_default("arbctl", "warn");
     let cli = arbctl::Cli::parse();
     let mut stdout = std::io::stdout();
     match arbctl::run(cli, &mut stdout).await {

@@ -2,12 +2,14 @@
 //! (streams), the bus ([`tap`] decodes MessagePack to JSON lines; pub encodes
 //! JSON to MessagePack with the contract's headers), the executor's runtime
 //! configuration in NATS KV ([`config_cmd`]), P&L per strategy ([`pnl`]),
-//! and backtest jobs and their reports ([`backtest_cmd`]).
+//! backtest jobs and their reports ([`backtest_cmd`]), and the stack's
+//! health ([`status`]).
 #![forbid(unsafe_code)]
 
 pub mod backtest_cmd;
 pub mod config_cmd;
 pub mod pnl;
+pub mod status;
 pub mod tap;
 
 use std::io::Write;
@@ -111,6 +113,9 @@ pub enum Command {
         #[command(subcommand)]
         command: backtest_cmd::BacktestCommand,
     },
+    /// Health of the stack: heartbeats, streams and consumer lag, dead letters,
+    /// the database. Exits 1 when something is unhealthy.
+    Status(status::StatusArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -172,6 +177,7 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<i32> 
             };
             tap::run(&nats, &pattern, count, timeout, times, out).await
         }
+        Command::Status(args) => status::run(args, out).await,
         Command::Pub {
             nats,
             subject,

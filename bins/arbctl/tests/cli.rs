@@ -25,7 +25,7 @@ fn arbctl(args: &[&str]) -> (Option<i32>, String) {
 fn help_lists_every_command() {
     let (code, text) = arbctl(&["--help"]);
     assert_eq!(code, Some(0));
-    for cmd in ["db", "tap", "pub", "streams"] {
+    for cmd in ["db", "tap", "pub", "streams", "status"] {
         assert!(text.contains(cmd), "{cmd} missing from:\n{text}");
     }
     let (_, text) = arbctl(&["db", "--help"]);

@@ -1,4 +1,5 @@
-//! arbctl: the operator's CLI. Database (migrate, verify, prune), JetStream
+//! arbctl: the operator's CLI. Database (migrate, verify, prune; backup,
+//! restore, nuke in [`backup`]), JetStream
 //! (streams), the bus ([`tap`] decodes MessagePack to JSON lines; pub encodes
 //! JSON to MessagePack with the contract's headers), the executor's runtime
 //! configuration in NATS KV ([`config_cmd`]), P&L per strategy ([`pnl`]),
@@ -7,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod backtest_cmd;
+pub mod backup;
 pub mod config_cmd;
 pub mod pnl;
 pub mod status;
@@ -40,7 +42,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// PostgreSQL: migrate, verify, prune.
+    /// PostgreSQL: migrate, verify, prune, backup, restore, nuke.
     Db {
         #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
         database_url: Option<Secret>,
@@ -135,11 +137,18 @@ pub enum DbCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    #[command(flatten)]
+    Backup(backup::BackupCommand),
 }
 
 /// Runs one command, writing its output to `out`. Returns the process exit code.
 pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> anyhow::Result<i32> {
     match cli.command {
+        // They connect by themselves: nuke refuses first, restore goes to --into.
+        Command::Db {
+            database_url,
+            command: DbCommand::Backup(command),
+        } => backup::run(database_url, command, out).await,
         Command::Db {
             database_url,
             command,
@@ -299,6 +308,7 @@ async fn db_command(
             }
             Ok(0)
         }
+        DbCommand::Backup(_) => unreachable!("run() sends the backup commands to backup::run"),
     }
 }
 

@@ -11,6 +11,8 @@ Host names of the compose network are mapped to this machine: nats -> the
 local NATS (NATS_URL), postgres -> LOCAL_DATABASE_URL (default
 postgres://postgres@127.0.0.1:5432/arbitrade, created if missing).
 Binaries come from target/release or target/debug (ARB_BIN_DIR overrides).
+A named volume's mount point in a command (the backup service's /backups)
+becomes a folder of .stack/ (.stack/backups).
 """
 import argparse, os, re, shutil, signal, subprocess, sys, time
 from pathlib import Path
@@ -22,6 +24,8 @@ INFRA = {"nats", "postgres"}
 # Services whose heartbeats carry another name than their compose service
 # (the paper executor reports, audits and dead-letters as `executor`).
 HEARTBEAT_AS = {"executor-paper": "executor"}
+# Services that leave files in a volume instead of heartbeats: checked by those.
+FILES_IN = {"backup": ("backups", "backup-*.dump")}
 
 
 def compose_config(profiles):
@@ -67,6 +71,23 @@ def local_env(service_env, db_url, nats_url, prefix):
     return env
 
 
+def local_command(service, stack):
+    """The service's command with each named volume's mount point
+    (`backups:/backups`) replaced by a folder of .stack/ (`.stack/backups`)."""
+    mounts = {}
+    for v in service.get("volumes") or []:
+        src, dst = (v.split(":") + [""])[:2] if isinstance(v, str) else (v.get("source"), v.get("target"))
+        if src and dst and not src.startswith((".", "/", "~")):
+            mounts[dst] = stack / src
+    cmd = []
+    for x in map(str, service["command"]):
+        for dst, local in mounts.items():
+            if x == dst or x.startswith(dst + "/"):
+                x = str(local) + x[len(dst):]
+        cmd.append(x)
+    return cmd
+
+
 def ensure_database(db_url):
     base, name = db_url.rsplit("/", 1)
     name = name.split("?")[0]
@@ -84,17 +105,23 @@ def count(db_url, sql):
     return int(n.stdout.strip() or 0) if n.returncode == 0 else -1
 
 
-def check(db_url, tables, services):
+def check(db_url, tables, services, stack, since):
     """Rows in every table, and a heartbeat from every service. A process
     reports under its compose service's name (sys.state.<service>: sink,
-    feed-sim, detector-cross, ...)."""
+    feed-sim, detector-cross, ...); one of FILES_IN by its files written since `since`."""
     ok = True
     for t in tables:
         n = count(db_url, f"SELECT count(*) FROM {t}")
         print(f"  {t:<28} {n}")
         ok &= n > 0
-    print("heartbeats stored (runtime_state_snapshots by service):")
     for s in services:
+        if s in FILES_IN:
+            folder, pattern = FILES_IN[s]
+            n = sum(1 for f in (stack / folder).rglob(pattern) if f.stat().st_mtime >= since)
+            print(f"{s}: {n} new {pattern} in .stack/{folder}")
+            ok &= n > 0
+    print("heartbeats stored (runtime_state_snapshots by service):")
+    for s in (s for s in services if s not in FILES_IN):
         hb = HEARTBEAT_AS.get(s, s)
         n = count(db_url, f"SELECT count(*) FROM runtime_state_snapshots WHERE service = '{hb}'")
         print(f"  {s:<28} {n}")
@@ -126,19 +153,21 @@ def main():
             s = services[n]
             env = {k: v for k, v in local_env(s.get("environment"), db_url, nats_url, a.prefix).items()
                    if k.startswith(("ARB_", "NATS_", "DATABASE_", "RUST_"))}
-            print(n, s["command"], env)
+            print(n, local_command(s, logs), env)
         return 0
 
     ensure_database(db_url)
+    started = time.time()
     procs = {}
     try:
         for n in order:
             s = services[n]
-            cmd = [str(bins / s["command"][0])] + [str(x) for x in s["command"][1:]]
+            local = local_command(s, logs)
+            cmd = [str(bins / local[0])] + local[1:]
             env = local_env(s.get("environment"), db_url, nats_url, a.prefix)
             log = open(logs / f"{n}.log", "w")
             p = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-            print(f"started {n}: {' '.join(s['command'])} (log .stack/{n}.log)")
+            print(f"started {n}: {' '.join(local)} (log .stack/{n}.log)")
             if n == "migrate":
                 if p.wait() != 0:
                     sys.exit("migrate failed: see .stack/migrate.log")
@@ -168,7 +197,7 @@ def main():
     if a.check:
         time.sleep(0.5)
         print("rows stored:")
-        if not check(db_url, ["market_snapshots", "opportunities", "portfolio_snapshots", "runtime_state_snapshots"], sorted(procs)) or failed:
+        if not check(db_url, ["market_snapshots", "opportunities", "portfolio_snapshots", "runtime_state_snapshots"], sorted(procs), logs, started) or failed:
             return 1
     return 0
 

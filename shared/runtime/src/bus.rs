@@ -92,6 +92,14 @@ impl Bus {
             });
         if let (Some(u), Some(p)) = (&args.nats_user, &args.nats_password) {
             opts = opts.user_and_password(u.clone(), p.expose().to_owned());
+        } else {
+            // Credentials in the URL go to the client as options, never in
+            // the URL it is given: the client logs its server addresses.
+            match url_credentials(&args.nats_url).1 {
+                Some(UrlAuth::UserPassword(u, p)) => opts = opts.user_and_password(u, p),
+                Some(UrlAuth::Token(t)) => opts = opts.token(t),
+                None => {}
+            }
         }
         if let Some(creds) = &args.nats_creds {
             opts = opts
@@ -110,7 +118,7 @@ impl Bus {
         let subjects = args.subjects()?;
         let opts = Self::options(args, service).await?;
         let client = opts
-            .connect(args.nats_url.as_str())
+            .connect(url_credentials(&args.nats_url).0.as_str())
             .await
             .map_err(|source| BusError::Connect {
                 url: redact_url(&args.nats_url),
@@ -619,8 +627,69 @@ impl Heartbeat {
     }
 }
 
+/// What a NATS URL's `user:password@` or `token@` part gives.
+#[derive(Debug, PartialEq, Eq)]
+enum UrlAuth {
+    UserPassword(String, String),
+    Token(String),
+}
+
+/// The server list without credentials, and the first credentials found in
+/// it (`nats://u:p@a:4222,nats://b:4222` → `nats://a:4222,nats://b:4222`).
+fn url_credentials(urls: &str) -> (String, Option<UrlAuth>) {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let mut auth = None;
+    let servers: Vec<String> = urls
+        .split(',')
+        .map(|one| {
+            let one = one.trim();
+            let Ok(mut u) = url::Url::parse(one) else {
+                return one.to_owned();
+            };
+            if u.username().is_empty() && u.password().is_none() {
+                return one.to_owned();
+            }
+            let found = match u.password() {
+                Some(p) => UrlAuth::UserPassword(decode(u.username()), decode(p)),
+                None => UrlAuth::Token(decode(u.username())),
+            };
+            auth.get_or_insert(found);
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            let bare = u.to_string();
+            // Url adds a "/" path to a bare host; the input had none.
+            if one.ends_with('/') {
+                bare
+            } else {
+                bare.trim_end_matches('/').to_owned()
+            }
+        })
+        .collect();
+    (servers.join(","), auth)
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn credentials_leave_the_url_for_the_client_options() {
+        let (bare, auth) = url_credentials("nats://arb:p%40ss@127.0.0.1:4222");
+        assert_eq!(bare, "nats://127.0.0.1:4222");
+        assert_eq!(
+            auth,
+            Some(UrlAuth::UserPassword("arb".into(), "p@ss".into()))
+        );
+        let (bare, auth) = url_credentials("nats://tok@a:4222, nats://b:4222");
+        assert_eq!(bare, "nats://a:4222,nats://b:4222");
+        assert_eq!(auth, Some(UrlAuth::Token("tok".into())));
+        let (bare, auth) = url_credentials("nats://127.0.0.1:4222");
+        assert_eq!((bare.as_str(), auth), ("nats://127.0.0.1:4222", None));
+        assert_eq!(url_credentials("127.0.0.1:4222").0, "127.0.0.1:4222");
+    }
     use super::*;
 
     #[test]

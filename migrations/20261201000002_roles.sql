@@ -60,3 +60,17 @@ REVOKE ALL ON FUNCTION arb_ensure_market_partitions(DATE, INTEGER) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION arb_ensure_market_partitions(DATE, INTEGER) TO arb_writer;
 -- Dropping old partitions stays the owner's (arbctl db prune).
 REVOKE ALL ON FUNCTION arb_drop_market_partitions(TIMESTAMPTZ) FROM PUBLIC;
+
+-- Sets the password of arb_writer or arb_reader (arbctl db migrate
+-- --writer-password / --reader-password): the password arrives as a bound
+-- parameter, so no statement text (logged by clients and the server) holds it.
+-- The owner's alone.
+CREATE FUNCTION arb_set_role_password(role_name TEXT, password TEXT)
+RETURNS VOID LANGUAGE plpgsql AS $$
+BEGIN
+    IF role_name NOT IN ('arb_writer', 'arb_reader') THEN
+        RAISE EXCEPTION 'arb_set_role_password: % is not an arbitrade role', role_name;
+    END IF;
+    EXECUTE format('ALTER ROLE %I PASSWORD %L', role_name, password);
+END $$;
+REVOKE ALL ON FUNCTION arb_set_role_password(TEXT, TEXT) FROM PUBLIC;

@@ -145,3 +145,52 @@ async fn the_sink_works_as_the_writer() {
     assert!(!log.contains("permission denied"), "{log}");
     teardown(&mut sink, tb, db).await;
 }
+
+#[tokio::test]
+async fn migrate_sets_the_role_passwords_without_showing_them() {
+    let db = TestDb::new("roles_passwords").await;
+    let secret = format!("Pw{}", uuid::Uuid::now_v7().simple());
+    let stored = || async {
+        sqlx::query_scalar::<_, Option<String>>(
+            "SELECT rolpassword FROM pg_authid WHERE rolname = 'arb_writer'",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .expect("pg_authid (the tests connect as a superuser)")
+    };
+    let before = stored().await;
+    let out = tokio::process::Command::new(bin("arbctl"))
+        .args(["db", "migrate"])
+        .env("DATABASE_URL", &db.url)
+        .env("ARB_DB_WRITER_PASSWORD", &secret)
+        .env("RUST_LOG", "trace")
+        .output()
+        .await
+        .expect("arbctl runs");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{all}");
+    assert!(all.contains("password of arb_writer set"), "{all}");
+    assert!(!all.contains(&secret), "the password was shown:\n{all}");
+    let after = stored().await.expect("a password is set");
+    assert!(
+        after.starts_with("SCRAM-SHA-256$"),
+        "stored hashed: {after}"
+    );
+    assert_ne!(Some(after), before, "a new password");
+    // Only the arbitrade roles, and only the owner.
+    let other = sqlx::query("SELECT arb_set_role_password('postgres', 'x')")
+        .execute(&db.pool)
+        .await;
+    assert!(
+        other.is_err(),
+        "another role's password is not the function's to set"
+    );
+    let writer = pool(&as_role(&db, "arb_writer")).await;
+    refused(&writer, "SELECT arb_set_role_password('arb_reader', 'x')").await;
+    writer.close().await;
+    db.cleanup().await;
+}

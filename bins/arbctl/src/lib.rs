@@ -122,8 +122,15 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum DbCommand {
-    /// Apply pending migrations.
-    Migrate,
+    /// Apply pending migrations; set the passwords of the roles they create.
+    Migrate {
+        /// Password of `arb_writer` (the sink's role), set after migrating.
+        #[arg(long, env = "ARB_DB_WRITER_PASSWORD", hide_env_values = true)]
+        writer_password: Option<Secret>,
+        /// Password of `arb_reader` (read-only), set after migrating.
+        #[arg(long, env = "ARB_DB_READER_PASSWORD", hide_env_values = true)]
+        reader_password: Option<Secret>,
+    },
     /// Check the connection, tables and migrations; count rows. Exits 1 when something is wrong.
     Verify {
         #[arg(long)]
@@ -220,8 +227,25 @@ async fn db_command(
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<i32> {
     match command {
-        DbCommand::Migrate => {
+        DbCommand::Migrate {
+            writer_password,
+            reader_password,
+        } => {
             db::migrate(pool).await.context("migration failed")?;
+            for (role, password) in [
+                ("arb_writer", writer_password),
+                ("arb_reader", reader_password),
+            ] {
+                if let Some(p) = password {
+                    sqlx::query("SELECT arb_set_role_password($1, $2)")
+                        .bind(role)
+                        .bind(p.expose())
+                        .execute(pool)
+                        .await
+                        .with_context(|| format!("setting the password of {role}"))?;
+                    writeln!(out, "password of {role} set")?;
+                }
+            }
             let v = db::verify(pool).await?;
             writeln!(
                 out,

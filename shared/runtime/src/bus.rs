@@ -52,6 +52,13 @@ fn get_stream_fault(e: &jetstream::context::GetStreamError) -> Fault {
     }
 }
 
+/// The server's "stream not found" (404, JetStream error 10059).
+fn is_not_found(e: &jetstream::context::GetStreamError) -> bool {
+    use jetstream::context::GetStreamErrorKind as K;
+    matches!(e.kind(), K::JetStream(api)
+        if api.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND)
+}
+
 fn consumer_fault(e: &jetstream::stream::ConsumerError) -> Fault {
     use jetstream::stream::ConsumerErrorKind as K;
     match e.kind() {
@@ -88,8 +95,19 @@ impl Bus {
             .name(service)
             .connection_timeout(Duration::from_secs(5))
             .event_callback(|event| async move {
-                tracing::debug!(%event, "NATS connection event");
+                match &event {
+                    // A permissions violation (a publish or subscription
+                    // this user may not make) or refused credentials: the
+                    // process's own log should say so, not only the server's.
+                    async_nats::Event::ServerError(_) => {
+                        tracing::warn!(%event, "NATS connection event")
+                    }
+                    _ => tracing::debug!(%event, "NATS connection event"),
+                }
             });
+        if let Some(prefix) = args.inbox_prefix()? {
+            opts = opts.custom_inbox_prefix(prefix);
+        }
         if let (Some(u), Some(p)) = (&args.nats_user, &args.nats_password) {
             opts = opts.user_and_password(u.clone(), p.expose().to_owned());
         } else {
@@ -187,6 +205,94 @@ impl Bus {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Checks that the stream of `kind` exists as the pipeline makes it (its
+    /// subjects, on file), without creating or changing it: since NATS users
+    /// have their own permissions only the operator creates streams
+    /// (`arbctl streams --ensure`). Missing: [`BusError::Missing`],
+    /// retryable, naming the command that creates it. Limits other than
+    /// `limits` are logged, not refused: they are the operator's choice.
+    pub async fn check_stream(
+        &self,
+        kind: StreamKind,
+        limits: StreamLimits,
+        duplicate_window: Duration,
+    ) -> Result<(), BusError> {
+        let name = self.subjects.stream_name(kind);
+        let stream = match self.js.get_stream(&name).await {
+            Ok(s) => s,
+            Err(e) if is_not_found(&e) => {
+                return Err(BusError::Missing {
+                    what: format!("JetStream stream {name}"),
+                    ensure: self.ensure_command(),
+                });
+            }
+            Err(e) => return Err(BusError::stream(&name, get_stream_fault(&e), e)),
+        };
+        let config = &stream.cached_info().config;
+        let want = self.subjects.stream_filter(kind);
+        let mismatch = |problem: String| BusError::StreamMismatch {
+            stream: name.clone(),
+            problem,
+        };
+        if !config.subjects.contains(&want) {
+            return Err(mismatch(format!(
+                "it stores {:?}, not {want}",
+                config.subjects
+            )));
+        }
+        if config.storage != jetstream::stream::StorageType::File {
+            return Err(mismatch(format!(
+                "it is kept in {:?} storage, not on file",
+                config.storage
+            )));
+        }
+        let window = duplicate_window.min(limits.max_age);
+        if config.max_age != limits.max_age
+            || config.max_bytes != limits.max_bytes
+            || config.duplicate_window != window
+        {
+            tracing::info!(stream = %name, max_age = ?config.max_age, max_bytes = config.max_bytes,
+                duplicate_window = ?config.duplicate_window, configured_max_age = ?limits.max_age,
+                configured_max_bytes = limits.max_bytes, configured_duplicate_window = ?window,
+                "the stream's limits are not the configured ones; `{}` with these sets them",
+                self.ensure_command());
+        }
+        Ok(())
+    }
+
+    /// [`Bus::check_stream`] for each of `kinds`, with their configured
+    /// limits. Every one is looked at: a stream that is wrong is reported
+    /// (permanent) before one that is missing (retryable).
+    pub async fn check_streams(
+        &self,
+        kinds: &[StreamKind],
+        args: &StreamArgs,
+    ) -> Result<(), BusError> {
+        let mut missing = None;
+        for &kind in kinds {
+            match self
+                .check_stream(kind, args.limits(kind), args.duplicate_window)
+                .await
+            {
+                Ok(()) => {}
+                Err(e @ BusError::Missing { .. }) => {
+                    missing.get_or_insert(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        missing.map_or(Ok(()), Err)
+    }
+
+    /// The operator's command that creates this subject space's streams
+    /// and bucket.
+    pub fn ensure_command(&self) -> String {
+        match self.subjects.prefix() {
+            None => "arbctl streams --ensure".to_owned(),
+            Some(p) => format!("arbctl streams --ensure --subject-prefix {p}"),
+        }
     }
 
     /// A durable pull consumer on one stream.
@@ -304,8 +410,6 @@ pub fn stream_place(msg: &jetstream::Message) -> Option<StreamPlace> {
 pub fn server_time(nanos: i128) -> time::Timestamp {
     time::from_nanos(nanos.clamp(0, i64::MAX as i128) as i64)
 }
-
-impl Bus {}
 
 type AckResult = Result<jetstream::publish::PublishAck, jetstream::context::PublishError>;
 

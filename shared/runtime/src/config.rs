@@ -153,6 +153,12 @@ pub struct NatsArgs {
     /// Prefix for every subject and stream name, so stacks can share a server.
     #[arg(long, env = "ARB_SUBJECT_PREFIX")]
     pub subject_prefix: Option<String>,
+    /// Where replies to this process's requests (JetStream acks and API
+    /// answers, consumer deliveries) come: `_INBOX.feed` makes them
+    /// `_INBOX.feed.<id>`, so a NATS user allowed only its own inbox reads no
+    /// one else's replies. Default `_INBOX`.
+    #[arg(long, env = "NATS_INBOX_PREFIX")]
+    pub nats_inbox_prefix: Option<String>,
 }
 
 /// A clap `Args` struct with every flag at its clap default and the
@@ -177,6 +183,18 @@ impl Default for NatsArgs {
 impl NatsArgs {
     pub fn subjects(&self) -> Result<Subjects, arb_contract::SubjectError> {
         Subjects::new(self.subject_prefix.as_deref())
+    }
+
+    /// The inbox prefix given (`--nats-inbox-prefix`), checked: subject
+    /// tokens, no wildcards. `None`: the client's default, `_INBOX`.
+    pub fn inbox_prefix(&self) -> Result<Option<&str>, arb_contract::SubjectError> {
+        let Some(p) = self.nats_inbox_prefix.as_deref().filter(|p| !p.is_empty()) else {
+            return Ok(None);
+        };
+        for t in p.split('.') {
+            arb_contract::subject::check_token("inbox prefix", t)?;
+        }
+        Ok(Some(p))
     }
 }
 
@@ -244,6 +262,26 @@ mod tests {
         assert_eq!(s.duplicate_window, Duration::from_secs(120));
         assert_eq!(NatsArgs::default().nats_url, "nats://127.0.0.1:4222");
         assert_eq!(NatsArgs::default().subject_prefix, None);
+        assert_eq!(NatsArgs::default().inbox_prefix(), Ok(None));
+    }
+
+    #[test]
+    fn inbox_prefixes_are_subject_tokens() {
+        let with = |p: &str| NatsArgs {
+            nats_inbox_prefix: Some(p.to_owned()),
+            ..NatsArgs::default()
+        };
+        assert_eq!(with("_INBOX.feed").inbox_prefix(), Ok(Some("_INBOX.feed")));
+        assert_eq!(with("").inbox_prefix(), Ok(None));
+        for bad in [
+            "_INBOX.>",
+            "_INBOX.*",
+            "_INBOX..feed",
+            "_INBOX.feed.",
+            "a b",
+        ] {
+            assert!(with(bad).inbox_prefix().is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

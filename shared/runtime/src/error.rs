@@ -52,6 +52,15 @@ pub enum BusError {
         #[source]
         source: async_nats::Error,
     },
+    /// A stream or bucket that a process only checks for is not there (yet):
+    /// retryable, since the operator may be about to create it.
+    #[error("{what} does not exist: the operator creates it with `{ensure}`")]
+    Missing { what: String, ensure: String },
+    /// A stream exists but not as the pipeline makes it.
+    #[error(
+        "JetStream stream {stream} is not one of the pipeline's streams: {problem} (see `arbctl streams`)"
+    )]
+    StreamMismatch { stream: String, problem: String },
     #[error("JetStream consumer {consumer}: {source}")]
     Consumer {
         consumer: String,
@@ -92,6 +101,8 @@ impl BusError {
                 C::Dns | C::TimedOut | C::Io | C::MaxReconnects
             ),
             BusError::Credentials { .. } => false,
+            BusError::Missing { .. } => true,
+            BusError::StreamMismatch { .. } => false,
             BusError::Stream { fault, .. }
             | BusError::Consumer { fault, .. }
             | BusError::Kv { fault, .. } => *fault == Fault::Transient,
@@ -177,6 +188,20 @@ mod tests {
                 BusError::Credentials {
                     path: "/nope".into(),
                     source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                },
+                false,
+            ),
+            (
+                BusError::Missing {
+                    what: "JetStream stream MD".into(),
+                    ensure: "arbctl streams --ensure".into(),
+                },
+                true,
+            ),
+            (
+                BusError::StreamMismatch {
+                    stream: "MD".into(),
+                    problem: "memory".into(),
                 },
                 false,
             ),

@@ -1,7 +1,7 @@
-//! Runtime switches in a NATS KV bucket: open (or create) a bucket under the
-//! subject prefix, and watch it so that the current value of every key
-//! arrives first, then a [`KvEvent::Ready`] marker, then each change as it
-//! happens. A process applies the values it is given and knows when it has
+//! Runtime switches in a NATS KV bucket: create a bucket under the subject
+//! prefix (the operator, [`bucket`]) or open an existing one ([`open`]), and
+//! watch it so that the current value of every key arrives first, then a
+//! [`KvEvent::Ready`] marker, then each change as it happens. A process applies the values it is given and knows when it has
 //! seen the whole current configuration. [`history`] reads back every
 //! revision of one key that the bucket keeps (`arbctl config history`).
 
@@ -60,6 +60,37 @@ pub async fn bucket(bus: &Bus, base: &str, history: i64) -> Result<Store, BusErr
                 kv_err(&name, fault, e)
             }),
     }
+}
+
+/// Opens the existing bucket `base` under the bus's prefix, without
+/// creating it (the operator does: `arbctl streams --ensure`). Missing:
+/// [`BusError::Missing`], retryable.
+pub async fn open(bus: &Bus, base: &str) -> Result<Store, BusError> {
+    let name = bus.subjects.bucket_name(base);
+    let stream = format!("KV_{name}");
+    match bus.js.get_stream(&stream).await {
+        Ok(_) => {}
+        Err(e) => {
+            use async_nats::jetstream::context::GetStreamErrorKind as K;
+            return Err(match e.kind() {
+                K::JetStream(api)
+                    if api.error_code() == async_nats::jetstream::ErrorCode::STREAM_NOT_FOUND =>
+                {
+                    BusError::Missing {
+                        what: format!("NATS KV bucket {name}"),
+                        ensure: bus.ensure_command(),
+                    }
+                }
+                K::JetStream(api) => kv_err(&name, Fault::of_api(&api), e),
+                K::EmptyName | K::InvalidStreamName => kv_err(&name, Fault::Permanent, e),
+                K::Request => kv_err(&name, Fault::Transient, e),
+            });
+        }
+    }
+    bus.js
+        .get_key_value(&name)
+        .await
+        .map_err(|e| kv_err(&name, Fault::Permanent, e))
 }
 
 /// Watches every key of `store`: current values first, then

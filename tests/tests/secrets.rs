@@ -7,6 +7,7 @@
 //!
 //! No binary takes an exchange API key yet (there is no live trading); when
 //! one does, its key belongs in [`SECRETS`] too.
+#![allow(unused_crate_dependencies)]
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -112,6 +113,8 @@ async fn run(tb: &TestBus, c: &Case, env: &[(&str, String)]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_binary_shows_a_password_at_any_log_level_in_failure_or_success() {
     let (tb, db) = bus_and_db("secrets").await;
+    // The executor's bucket, the operator's to create.
+    tb.ensure_config_bucket().await;
     // Something to read: a book and a trade-free backtest history.
     tb.publish_all(&arb_testkit::messages::books(0, 3)).await;
     let secret = password();

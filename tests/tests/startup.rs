@@ -3,8 +3,9 @@
 //! existing configuration conflicts, a migration that fails) ends the
 //! process non-zero within a few
 //! seconds, without retrying, with a message that names the problem and no
-//! password in it. A transient one (NATS not up yet) is retried until NATS
-//! comes.
+//! password in it. A transient one (NATS not up yet, the streams not made
+//! yet by the operator's `arbctl streams --ensure`) is retried until it
+//! passes.
 #![allow(unused_crate_dependencies)]
 
 use std::time::Duration;
@@ -164,68 +165,147 @@ async fn detector_stops_on_a_malformed_nats_url() {
     assert_names("arb-detector", &log, &["NATS", bad]);
 }
 
-/// A connection of the test's own under `prefix` on the server at `url`,
-/// with no streams created.
+/// A connection of the test's own under `prefix` on the server at `url`
+/// (as the operator), with no streams created.
 async fn bus_on(url: &str, prefix: &str) -> Bus {
-    let args = NatsArgs {
+    let args = NatsUser::operator().apply(NatsArgs {
         nats_url: url.to_owned(),
         subject_prefix: Some(prefix.to_owned()),
         ..NatsArgs::default()
-    };
+    });
     Bus::connect_once(&args, "startup-test")
         .await
         .unwrap_or_else(|e| panic!("these tests need NATS with JetStream at {url}: {e}"))
 }
 
-/// A stream named `name` (given the test's bus) already holds the MD
-/// subjects, in memory: `bin` stops at start-up and names the streams.
-async fn stops_on_a_memory_stream_on_md(
+/// A stream named `name` (given the test's bus) already holds the
+/// subjects of `kind`, in memory: `bin` stops at start-up and names the
+/// streams and `kind`'s stream.
+async fn stops_on_a_memory_stream(
     bin: &str,
     args: Vec<String>,
+    kind: StreamKind,
     name: impl FnOnce(&Bus) -> String,
 ) {
-    let prefix = test_prefix("md_stream");
+    let prefix = test_prefix("memory_stream");
     let bus = bus_on(&nats_url(), &prefix).await;
     let name = name(&bus);
     bus.js
         .create_stream(StreamConfig {
             name: name.clone(),
-            subjects: vec![bus.subjects.stream_filter(StreamKind::Md)],
+            subjects: vec![bus.subjects.stream_filter(kind)],
             storage: StorageType::Memory,
             ..Default::default()
         })
         .await
-        .expect("create the stream on the MD subjects");
+        .expect("create the in-memory stream");
 
     let log = gives_up(bin, &args, &environment(&nats_url(), &prefix)).await;
-    assert_names(
-        bin,
-        &log,
-        &["streams", &bus.subjects.stream_name(StreamKind::Md)],
-    );
+    assert_names(bin, &log, &["streams", &bus.subjects.stream_name(kind)]);
 
     let _ = bus.js.delete_stream(&name).await;
     bus.drain().await;
 }
 
 #[tokio::test]
-async fn sink_stops_when_another_stream_captures_its_subjects() {
+async fn arbctl_ensure_stops_when_another_stream_captures_the_subjects() {
     // Another stream already stores the MD subjects: JetStream refuses a
     // second one on them, every time.
-    stops_on_a_memory_stream_on_md("arb-sink", sink_args("sink"), |_| {
-        format!("SQUAT_{}", unique("md").to_uppercase())
-    })
+    stops_on_a_memory_stream(
+        "arbctl",
+        strings(&["streams", "--ensure"]),
+        StreamKind::Md,
+        |_| format!("SQUAT_{}", unique("md").to_uppercase()),
+    )
     .await;
 }
 
 #[tokio::test]
 async fn detector_stops_when_its_stream_exists_with_another_storage() {
-    // The MD stream already exists, in memory: JetStream cannot change a
-    // stream's storage, so the detector's file-backed MD is refused.
-    stops_on_a_memory_stream_on_md("arb-detector", detector_args("cross"), |bus| {
-        bus.subjects.stream_name(StreamKind::Md)
+    // The ARB stream it publishes to is in memory: not what the operator
+    // makes, and nothing the detector may change.
+    stops_on_a_memory_stream(
+        "arb-detector",
+        detector_args("cross"),
+        StreamKind::Arb,
+        |bus| bus.subjects.stream_name(StreamKind::Arb),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn sink_stops_when_a_stream_it_reads_exists_with_another_storage() {
+    stops_on_a_memory_stream("arb-sink", sink_args("sink"), StreamKind::Exec, |bus| {
+        bus.subjects.stream_name(StreamKind::Exec)
     })
     .await;
+}
+
+/// No streams under its prefix: the process does not create them (only
+/// the operator may), waits, says what creates them, and is up
+/// (heartbeating) once `arbctl streams --ensure` has run.
+async fn waits_for_its_streams(bin: &str, args: Vec<String>, service: &str) {
+    let prefix = test_prefix(service);
+    let db = match bin {
+        "arb-sink" => Some(TestDb::new("startup_streams").await),
+        _ => None,
+    };
+    let database_url = db
+        .as_ref()
+        .map_or_else(admin_database_url, |db| db.url.clone());
+    let env = env_on(&nats_url(), &prefix, &database_url);
+    let mut proc = Proc::spawn(bin, &args, &env);
+    let ensure = format!("arbctl streams --ensure --subject-prefix {prefix}");
+    proc.wait_logged("waiting for its streams", |log| {
+        log.matches("does not exist").count() >= 2 && log.contains(&ensure)
+    })
+    .await;
+    let bus = bus_on(&nats_url(), &prefix).await;
+    for kind in StreamKind::ALL {
+        assert!(
+            bus.js
+                .get_stream(bus.subjects.stream_name(kind))
+                .await
+                .is_err(),
+            "{bin} created the {} stream",
+            kind.base_name()
+        );
+    }
+
+    let mut ensure_args = strings(&["streams", "--ensure"]);
+    ensure_args.extend(stream_limit_args());
+    let mut arbctl = Proc::spawn("arbctl", &ensure_args, &env);
+    let status = arbctl
+        .exit_within(Duration::from_secs(30))
+        .await
+        .expect("arbctl streams --ensure exits");
+    assert!(
+        status.success(),
+        "arbctl streams --ensure: {}",
+        arbctl.log_text()
+    );
+    let hb = first_heartbeat(&bus, service).await;
+    assert_eq!(hb.service, service);
+    proc.stop().await;
+
+    for kind in StreamKind::ALL {
+        let _ = bus.js.delete_stream(bus.subjects.stream_name(kind)).await;
+    }
+    let _ = bus
+        .js
+        .delete_key_value(bus.subjects.bucket_name(CONFIG_BUCKET))
+        .await;
+    bus.drain().await;
+    if let Some(db) = db {
+        db.cleanup().await;
+    }
+}
+
+arb_testkit::e2e_tests! {
+    feed_waits_for_its_streams: waits_for_its_streams("arb-feed", feed_args(), "feed-sim");
+    detector_waits_for_its_streams: waits_for_its_streams("arb-detector", detector_args("cross"), "detector-cross");
+    executor_waits_for_its_streams_and_bucket: waits_for_its_streams("arb-executor", strings(&["--heartbeat-interval", "1s"]), "executor");
+    sink_waits_for_its_streams: waits_for_its_streams("arb-sink", sink_args("sink"), "sink");
 }
 
 /// NATS not up at start: the process keeps retrying (still running after
@@ -249,6 +329,10 @@ async fn waits_for_nats(bin: &str, args: Vec<String>, service: &str) {
 
     nats.restart().await;
     let bus = bus_on(&nats.url(), &prefix).await;
+    // The operator's part: the process only checks that its streams exist.
+    bus.ensure_streams(&test_stream_args())
+        .await
+        .expect("create the streams");
     let hb = first_heartbeat(&bus, service).await;
     assert_eq!(hb.service, service);
     proc.stop().await;

@@ -11,6 +11,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use anyhow::Context;
+use arb_contract::subject::StreamKind;
 use arb_contract::time::Timestamp;
 use arb_contract::{
     BookSnapshot, CodecError, DeadLetter, EpisodeState, FeedStatus, Message, Opportunity,
@@ -250,15 +251,17 @@ pub(crate) async fn run(config: Config, shutdown: impl Future<Output = ()>) -> a
         _ = shutdown.clone() => return Ok(()),
         bus = Bus::connect(&config.nats, &service, None) => bus.context("failed to connect to NATS")?,
     };
-    // JetStream may still be starting: retry with backoff, not exit.
+    // The streams it publishes to, made by the operator (`arbctl streams
+    // --ensure`); JetStream may still be starting or the operator not done
+    // yet: retry with backoff, not exit. Books come by core NATS.
     let streams = until_ok(
-        "creating the JetStream streams",
+        "checking the JetStream streams",
         shutdown.clone(),
         BusError::is_retryable,
-        || bus.ensure_streams(&config.streams),
+        || bus.check_streams(&[StreamKind::Arb, StreamKind::Sys], &config.streams),
     )
     .await
-    .context("failed to create the JetStream streams")?;
+    .context("the JetStream streams")?;
     if streams.is_none() {
         bus.drain().await;
         return Ok(());

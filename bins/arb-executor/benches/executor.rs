@@ -71,6 +71,8 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
     let tb = TestBus::new("bench-executor").await;
+    // The operator's (`arbctl streams --ensure`): the executor only opens it.
+    tb.ensure_config_bucket().await;
     let mut args = vec![
         "arb-executor".to_owned(),
         format!("--nats-url={}", tb.args.nats_url),

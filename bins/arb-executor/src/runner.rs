@@ -273,8 +273,11 @@ async fn restore(bus: &Bus, engine: &mut Engine) -> anyhow::Result<Vec<Decoded>>
         .last_sequence;
     let mut r = engine.restore();
     if last > 0 {
+        // Pushed to its inbox, like the books: a pull would need the right to
+        // pull from consumers whose names the server makes up (anyone's).
         let consumer = stream
-            .create_consumer(jetstream::consumer::pull::OrderedConfig {
+            .create_consumer(jetstream::consumer::push::OrderedConfig {
+                deliver_subject: bus.client.new_inbox(),
                 deliver_policy: DeliverPolicy::All,
                 ..Default::default()
             })
@@ -313,21 +316,23 @@ pub(crate) async fn run(config: Config, shutdown: impl Future<Output = ()>) -> a
         _ = shutdown.clone() => return Ok(()),
         bus = Bus::connect(&config.nats, SERVICE, None) => bus.context("failed to connect to NATS")?,
     };
+    // The streams and the arb_config bucket are the operator's (`arbctl
+    // streams --ensure`): wait for them with backoff, not exit.
     let ready = until_ok(
-        "creating the JetStream streams",
+        "checking the JetStream streams and the arb_config bucket",
         shutdown.clone(),
         BusError::is_retryable,
-        || bus.ensure_streams(&config.streams),
+        || async {
+            bus.check_streams(&StreamKind::ALL, &config.streams).await?;
+            kv::open(&bus, BUCKET).await
+        },
     )
     .await
-    .context("failed to create the JetStream streams")?;
-    if ready.is_none() {
+    .context("the JetStream streams and the arb_config bucket")?;
+    let Some(store) = ready else {
         bus.drain().await;
         return Ok(());
-    }
-    let store = kv::bucket(&bus, BUCKET, 64)
-        .await
-        .context("the arb_config bucket")?;
+    };
     let settings: Settings = Box::pin(kv::watch(&store).await.context("watching arb_config")?);
 
     // Books: the latest of every market first, then each new one.

@@ -193,6 +193,8 @@ async fn assert_once_per_episode_and_pnl_adds_up(db: &TestDb) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sim_feed_to_executor_to_sink_reconciles_in_sql() {
     let (tb, db) = bus_and_db("executor_e2e").await;
+    // The operator's (`arbctl streams --ensure`): the executor only opens it.
+    tb.ensure_config_bucket().await;
     let environment = env(&tb, &db.url);
     let mut sink = Proc::sink(&tb, &db.url);
     let mut det = detector(&environment);
@@ -241,6 +243,8 @@ async fn sim_feed_to_executor_to_sink_reconciles_in_sql() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_restarts_keep_balances_and_trade_no_episode_twice() {
     let (tb, db) = bus_and_db("executor_kill").await;
+    // The operator's (`arbctl streams --ensure`): the executor only opens it.
+    tb.ensure_config_bucket().await;
     let environment = env(&tb, &db.url);
     let mut trades_sub = subscribe(&tb.bus, tb.bus.subjects.with_prefix("exec.trade.>")).await;
     let mut snaps = subscribe(&tb.bus, tb.bus.subjects.with_prefix("exec.portfolio.>")).await;
@@ -359,6 +363,7 @@ async fn next_orders(sub: &mut async_nats::Subscriber, n: usize) -> Vec<OrderEve
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_switch_from_arbctl_and_bad_input() {
     let tb = TestBus::new("executor-switch").await;
+    tb.ensure_config_bucket().await;
     let environment = env(&tb, "postgres://unused");
     let mut orders = subscribe(&tb.bus, tb.bus.subjects.with_prefix("exec.order.>")).await;
     let mut audit = subscribe(&tb.bus, tb.bus.subjects.with_prefix("sys.audit.executor")).await;

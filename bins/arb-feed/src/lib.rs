@@ -22,7 +22,9 @@ use std::future::Future;
 
 use anyhow::Context;
 use arb_contract::subject::StreamKind;
+use arb_runtime::BusError;
 use arb_runtime::bus::{Bus, FLUSH_DEADLINE};
+use arb_runtime::retry::until_ok;
 use arb_venues::{binance, coinbase, kraken};
 use futures::FutureExt;
 
@@ -44,14 +46,19 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         _ = shutdown.clone() => return Ok(()),
         bus = Bus::connect(&config.nats, &service, None) => bus.context("failed to connect to NATS")?,
     };
-    for kind in [StreamKind::Md, StreamKind::Sys] {
-        bus.ensure_stream(
-            kind,
-            config.streams.limits(kind),
-            config.streams.duplicate_window,
-        )
-        .await
-        .context("failed to create the JetStream streams")?;
+    // The operator creates the streams (`arbctl streams --ensure`): wait
+    // for them, with backoff, rather than exit.
+    let streams = until_ok(
+        "checking the JetStream streams",
+        shutdown.clone(),
+        BusError::is_retryable,
+        || bus.check_streams(&[StreamKind::Md, StreamKind::Sys], &config.streams),
+    )
+    .await
+    .context("the JetStream streams")?;
+    if streams.is_none() {
+        bus.drain().await;
+        return Ok(());
     }
     let mut out = publish::Out::new(
         &service,

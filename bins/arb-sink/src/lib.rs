@@ -19,6 +19,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::sync::{Mutex, watch};
 
+use arb_contract::subject::StreamKind;
 use arb_runtime::BusError;
 use arb_runtime::db::DbError;
 
@@ -74,14 +75,20 @@ pub async fn run(cfg: SinkConfig, shutdown: impl Future<Output = ()>) -> anyhow:
 
     let setup = async {
         let mut rx = stop_rx.clone();
+        // The streams it reads, and SYS for its dead letters and heartbeats,
+        // made by the operator (`arbctl streams --ensure`): wait for them.
+        let mut kinds = cfg.stream_kinds.clone();
+        if !kinds.contains(&StreamKind::Sys) {
+            kinds.push(StreamKind::Sys);
+        }
         let streams = until_ok(
-            "creating streams",
+            "checking the JetStream streams",
             stopped(&mut rx),
             BusError::is_retryable,
-            || bus.ensure_streams(&cfg.streams),
+            || bus.check_streams(&kinds, &cfg.streams),
         )
         .await
-        .context("cannot set up the JetStream streams")?;
+        .context("the JetStream streams")?;
         if streams.is_none() {
             return Ok(None);
         }

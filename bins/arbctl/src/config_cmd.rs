@@ -21,7 +21,7 @@ use arb_runtime::config::{NatsArgs, parse_duration};
 use arb_runtime::kv::{self, KvEvent};
 
 /// Revisions kept per key when the bucket is created here.
-const HISTORY: i64 = 64;
+pub(crate) const HISTORY: i64 = 64;
 
 #[derive(Subcommand, Debug)]
 pub enum ConfigCommand {

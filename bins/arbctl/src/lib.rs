@@ -84,7 +84,9 @@ pub enum Command {
         nats: NatsArgs,
         #[command(flatten)]
         limits: StreamArgs,
-        /// Create the four streams (or update their limits) first.
+        /// Create the four streams (or update their limits) and the arb_config
+        /// bucket first: the operator's job, since the services only check
+        /// that theirs exist.
         #[arg(long)]
         ensure: bool,
         /// One JSON document instead of a table.
@@ -392,7 +394,13 @@ async fn streams(
 ) -> anyhow::Result<i32> {
     let bus = Bus::connect_once(nats, "arbctl-streams").await?;
     if ensure {
-        bus.ensure_streams(limits).await?;
+        bus.ensure_streams(limits)
+            .await
+            .context("cannot create the JetStream streams")?;
+        // The executor's runtime configuration: the executor only opens it.
+        arb_runtime::kv::bucket(&bus, arb_exec::settings::BUCKET, config_cmd::HISTORY)
+            .await
+            .context("cannot create the arb_config bucket")?;
     }
     let mut report = Vec::new();
     for kind in arb_contract::subject::StreamKind::ALL {

@@ -1,6 +1,7 @@
 //! The standard flags and environment of the processes under test.
 
 use crate::bus::TestBus;
+use crate::nats::NatsUser;
 
 /// Owned arguments from string slices.
 pub fn strings(args: &[&str]) -> Vec<String> {
@@ -64,11 +65,15 @@ pub fn env(tb: &TestBus, database_url: &str) -> Vec<(&'static str, String)> {
 }
 
 /// The environment of a process under test on the server at `nats_url`
-/// under `prefix` (for when there is no [`TestBus`]: NATS is down).
+/// under `prefix` (for when there is no [`TestBus`]: NATS is down), as the
+/// operator of the repo's NATS config: a private [`crate::NatsServer`] has
+/// its users, the shared server none (and ignores the credentials).
 pub fn env_on(nats_url: &str, prefix: &str, database_url: &str) -> Vec<(&'static str, String)> {
-    vec![
+    let mut env = vec![
         ("NATS_URL", nats_url.to_owned()),
         ("ARB_SUBJECT_PREFIX", prefix.to_owned()),
         ("DATABASE_URL", database_url.to_owned()),
-    ]
+    ];
+    env.extend(NatsUser::operator().env());
+    env
 }

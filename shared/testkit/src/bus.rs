@@ -9,6 +9,7 @@ use arb_runtime::bus::Bus;
 use arb_runtime::config::{NatsArgs, StreamArgs};
 use async_nats::jetstream::stream::Stream;
 
+use crate::nats::NatsUser;
 use crate::unique;
 
 pub fn nats_url() -> String {
@@ -34,6 +35,11 @@ pub fn test_stream_args() -> StreamArgs {
         ..StreamArgs::default()
     }
 }
+
+/// The executor's runtime configuration bucket (`arb_exec::settings::BUCKET`)
+/// and the revisions per key `arbctl` keeps in it.
+pub const CONFIG_BUCKET: &str = "arb_config";
+const CONFIG_HISTORY: i64 = 64;
 
 /// Generous: a durable catching up on thousands of messages on a loaded
 /// machine. A wait that ends in a panic, never a timing assertion.
@@ -68,14 +74,16 @@ impl TestBus {
         TestBus::on(&nats_url(), name).await
     }
 
-    /// A test prefix on the server at `url` (a private one, say).
+    /// A test prefix on the server at `url` (a private one, say), connected
+    /// as the operator of the repo's NATS config (which creates the
+    /// streams; a server without users ignores the credentials).
     pub async fn on(url: &str, name: &str) -> TestBus {
         let prefix = test_prefix(name);
-        let args = NatsArgs {
+        let args = NatsUser::operator().apply(NatsArgs {
             nats_url: url.to_owned(),
             subject_prefix: Some(prefix.clone()),
             ..NatsArgs::default()
-        };
+        });
         let bus = Bus::connect_once(&args, name).await.unwrap_or_else(|e| {
             panic!("these tests need NATS with JetStream at {url} (start nats-server -js): {e}")
         });
@@ -200,7 +208,15 @@ impl TestBus {
         crate::wait::wait_until(what, CATCH_UP, || self.caught_up(kind, durable)).await;
     }
 
-    /// Deletes this prefix's streams.
+    /// The executor's `arb_config` bucket under this prefix, created as
+    /// `arbctl streams --ensure` does (the executor only opens it).
+    pub async fn ensure_config_bucket(&self) -> async_nats::jetstream::kv::Store {
+        arb_runtime::kv::bucket(&self.bus, CONFIG_BUCKET, CONFIG_HISTORY)
+            .await
+            .expect("cannot create the arb_config bucket")
+    }
+
+    /// Deletes this prefix's streams and its `arb_config` bucket.
     pub async fn cleanup(&self) {
         for kind in StreamKind::ALL {
             let _ = self
@@ -209,6 +225,11 @@ impl TestBus {
                 .delete_stream(self.bus.subjects.stream_name(kind))
                 .await;
         }
+        let _ = self
+            .bus
+            .js
+            .delete_key_value(self.bus.subjects.bucket_name(CONFIG_BUCKET))
+            .await;
         self.bus.drain().await;
     }
 }

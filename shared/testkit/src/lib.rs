@@ -21,10 +21,12 @@ pub mod wait;
 pub mod ws;
 
 pub use args::{detector_args, env, env_on, sim_feed_args, sink_args, stream_limit_args, strings};
-pub use bus::{CATCH_UP, TestBus, nats_url, subscribe, test_prefix, test_stream_args};
+pub use bus::{
+    CATCH_UP, CONFIG_BUCKET, TestBus, nats_url, subscribe, test_prefix, test_stream_args,
+};
 pub use db::{TestDb, admin_database_url};
 pub use fixture::{bus_and_db, teardown, with_sink};
-pub use nats::NatsServer;
+pub use nats::{NatsServer, NatsUser};
 pub use proc::{Proc, bin};
 pub use proxy::CutProxy;
 pub use wait::{WAIT, first_heartbeat, wait_until};

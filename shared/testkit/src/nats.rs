@@ -1,7 +1,10 @@
 //! A `nats-server` of the test's own, started from the repo's
 //! `nats/nats-server.conf` on free ports with its own store directory, for
-//! tests that kill NATS under a running process. Ready when its monitoring
-//! endpoint says JetStream is up; killed when dropped.
+//! tests that kill NATS under a running process or check the users'
+//! permissions. Its users get the development credentials of
+//! `.env.example` ([`NatsUser`]); a test connects as the operator unless it
+//! tests another user. Ready when its monitoring endpoint says JetStream is
+//! up; killed when dropped.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -9,6 +12,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
+
+use arb_runtime::config::NatsArgs;
 
 use crate::bus::TestBus;
 use crate::wait::WAIT;
@@ -32,12 +37,86 @@ pub fn binary() -> PathBuf {
     PathBuf::from("nats-server")
 }
 
+/// The repository's root.
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The development values of `.env.example` (the NATS users' names and
+/// passwords), as the server's configuration reads them from its environment.
+pub fn dev_env() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(repo().join(".env.example")).expect(".env.example");
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+/// One of the NATS users of `nats/nats-server.conf` with its development
+/// password (`.env.example`) and the inbox prefix it is allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatsUser {
+    pub user: String,
+    pub password: String,
+    /// `_INBOX.<user>`; `None` (the client's `_INBOX`) for the operator.
+    pub inbox_prefix: Option<String>,
+}
+
+impl NatsUser {
+    /// The user of `service` as `.env.example` names it: `feed`, `detector`,
+    /// `executor`, `sink`, `replay`, `tap`, or `arbctl` (the operator).
+    pub fn of(service: &str) -> NatsUser {
+        let env = dev_env();
+        let var = |what: &str| {
+            let key = format!("NATS_{}_{what}", service.to_ascii_uppercase());
+            env.iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!(".env.example has no {key}"))
+        };
+        let user = var("USER");
+        NatsUser {
+            inbox_prefix: (service != "arbctl").then(|| format!("_INBOX.{user}")),
+            password: var("PASSWORD"),
+            user,
+        }
+    }
+
+    /// The operator, allowed everything.
+    pub fn operator() -> NatsUser {
+        NatsUser::of("arbctl")
+    }
+
+    /// A process's environment for this user: NATS_USER, NATS_PASSWORD and
+    /// NATS_INBOX_PREFIX.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![
+            ("NATS_USER", self.user.clone()),
+            ("NATS_PASSWORD", self.password.clone()),
+        ];
+        if let Some(p) = &self.inbox_prefix {
+            env.push(("NATS_INBOX_PREFIX", p.clone()));
+        }
+        env
+    }
+
+    /// `args` with this user's credentials and inbox prefix.
+    pub fn apply(&self, args: NatsArgs) -> NatsArgs {
+        NatsArgs {
+            nats_user: Some(self.user.clone()),
+            nats_password: Some(arb_runtime::secret::Secret::new(self.password.clone())),
+            nats_inbox_prefix: self.inbox_prefix.clone(),
+            ..args
+        }
+    }
+}
+
 /// The repo's server configuration, with `store` as the JetStream store.
 fn config(store: &Path) -> PathBuf {
-    let conf = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../nats/nats-server.conf"),
-    )
-    .expect("nats/nats-server.conf");
+    let conf = std::fs::read_to_string(repo().join("nats/nats-server.conf"))
+        .expect("nats/nats-server.conf");
     assert!(
         conf.contains("store_dir: \"/data\""),
         "nats/nats-server.conf sets the JetStream store dir to /data"
@@ -74,7 +153,7 @@ impl NatsServer {
         s
     }
 
-    /// A started server and a [`TestBus`] named `name` on it.
+    /// A started server and a [`TestBus`] named `name` on it, as the operator.
     pub async fn with_bus(name: &str) -> (NatsServer, TestBus) {
         let nats = NatsServer::start().await;
         let tb = TestBus::on(&nats.url(), name).await;
@@ -85,10 +164,22 @@ impl NatsServer {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
+    /// What the server has logged (its standard error) since it first started.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.store.with_extension("log")).unwrap_or_default()
+    }
+
     /// (Re)starts the server on the same ports and store; waits until ready.
     pub async fn restart(&mut self) {
         self.kill().await;
         let conf = config(&self.store);
+        // Appended across restarts: what the server refused (permissions
+        // violations) stays readable, [`NatsServer::log_text`].
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.store.with_extension("log"))
+            .expect("the nats-server log file");
         let child = Command::new(binary())
             .args([
                 "-c",
@@ -100,8 +191,11 @@ impl NatsServer {
                 "-m",
                 &self.monitor.to_string(),
             ])
+            // The users' credentials, which the configuration reads from
+            // its environment.
+            .envs(dev_env())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| {
@@ -158,5 +252,6 @@ impl Drop for NatsServer {
         }
         let _ = std::fs::remove_dir_all(&self.store);
         let _ = std::fs::remove_file(self.store.with_extension("conf"));
+        let _ = std::fs::remove_file(self.store.with_extension("log"));
     }
 }

@@ -12,7 +12,10 @@ local NATS (NATS_URL), postgres -> LOCAL_DATABASE_URL (default
 postgres://postgres@127.0.0.1:5432/arbitrade, created if missing).
 Binaries come from target/release or target/debug (ARB_BIN_DIR overrides).
 A named volume's mount point in a command (the backup service's /backups)
-becomes a folder of .stack/ (.stack/backups).
+becomes a folder of .stack/ (.stack/backups). The one-shot services
+(migrate, then streams: `arbctl streams --ensure`) run to completion first.
+Each service gets its compose NATS user (NATS_USER, NATS_PASSWORD,
+NATS_INBOX_PREFIX); a local NATS without users ignores them.
 """
 import argparse, os, re, shutil, signal, subprocess, sys, time
 from pathlib import Path
@@ -21,6 +24,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = {"nats", "postgres"}
+# One-shot services, run to completion in this order before the others
+# start (compose: the others depend on them completing).
+ONE_SHOT = ("migrate", "streams")
 # Services whose heartbeats carry another name than their compose service
 # (the paper executor reports, audits and dead-letters as `executor`).
 HEARTBEAT_AS = {"executor-paper": "executor"}
@@ -143,7 +149,7 @@ def main():
     db_url = os.environ.get("LOCAL_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/arbitrade")
     nats_url = os.environ.get("NATS_URL", "nats://127.0.0.1:4222")
     services = {n: s for n, s in cfg["services"].items() if n not in INFRA}
-    order = sorted(services, key=lambda n: (n != "migrate", n))
+    order = sorted(services, key=lambda n: (ONE_SHOT.index(n) if n in ONE_SHOT else len(ONE_SHOT), n))
     bins = bin_dir() if not a.print else Path("target/<profile>")
     logs = ROOT / ".stack"
     logs.mkdir(exist_ok=True)
@@ -168,9 +174,9 @@ def main():
             log = open(logs / f"{n}.log", "w")
             p = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
             print(f"started {n}: {' '.join(local)} (log .stack/{n}.log)")
-            if n == "migrate":
+            if n in ONE_SHOT:
                 if p.wait() != 0:
-                    sys.exit("migrate failed: see .stack/migrate.log")
+                    sys.exit(f"{n} failed: see .stack/{n}.log")
                 continue
             procs[n] = p
         deadline = time.time() + a.duration if a.duration else None

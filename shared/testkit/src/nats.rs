@@ -60,7 +60,8 @@ pub fn dev_env() -> Vec<(String, String)> {
 pub struct NatsUser {
     pub user: String,
     pub password: String,
-    /// `_INBOX.<user>`; `None` (the client's `_INBOX`) for the operator.
+    /// `_INBOX.<service>` (whatever the user's name); `None` (the client's
+    /// `_INBOX`) for the operator.
     pub inbox_prefix: Option<String>,
 }
 
@@ -78,7 +79,7 @@ impl NatsUser {
         };
         let user = var("USER");
         NatsUser {
-            inbox_prefix: (service != "arbctl").then(|| format!("_INBOX.{user}")),
+            inbox_prefix: (service != "arbctl").then(|| format!("_INBOX.{service}")),
             password: var("PASSWORD"),
             user,
         }

@@ -174,7 +174,9 @@ impl Bus {
         .await
     }
 
-    /// Creates the stream, or updates its limits, idempotently.
+    /// Creates the stream, or updates its limits, idempotently: the
+    /// operator's (`arbctl streams --ensure`) and the tests'; with the NATS
+    /// users on, the services may not (they [`Bus::check_stream`]).
     pub async fn ensure_stream(
         &self,
         kind: StreamKind,

@@ -9,7 +9,8 @@ pub fn strings(args: &[&str]) -> Vec<String> {
 }
 
 /// The tests' stream limits ([`crate::test_stream_args`]) as flags: a
-/// process under test that ensures its streams changes nothing.
+/// process under test that checks its streams finds the limits it was
+/// given, and `arbctl streams --ensure` makes them so.
 pub fn stream_limit_args() -> Vec<String> {
     let l = crate::test_stream_args();
     let secs = |d: std::time::Duration| format!("{}s", d.as_secs());

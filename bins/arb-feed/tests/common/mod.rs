@@ -72,8 +72,8 @@ impl Harness {
     }
 
     /// The test's NATS and prefix, and its streams' limits (the kit's, so
-    /// the feed's own `ensure_stream` changes nothing): the flags every feed
-    /// under test starts with, in-process or as the binary.
+    /// the feed's check of its streams finds the limits it is given): the
+    /// flags every feed under test starts with, in-process or as the binary.
     pub fn bus_args(&self) -> Vec<String> {
         let mut args = vec![
             format!("--nats-url={}", nats_url()),

@@ -11,9 +11,16 @@
 //!   (built beforehand, JetStream async publishes into a stream of their
 //!   own): what JetStream ingest alone costs on this machine.
 //!
-//! `cargo bench -p arb-replay --bench replay` (`N`, `ROUNDS`, `MAX_INFLIGHT`
-//! to change it). Medians of rounds are printed, never asserted.
+//! - backtest ([`backtest_bench`]): books per second on one core through
+//!   decode + detector + paper executor, each stage beside it, and the
+//!   memory a loaded history takes per million books.
+//!
+//! `cargo bench -p arb-replay --bench replay` (`N`, `ROUNDS`, `MAX_INFLIGHT`,
+//! `BACKTEST_BOOKS`, `PARTS=publish|backtest` to change it). Medians of rounds are printed, never asserted.
 #![allow(unused_crate_dependencies)]
+
+#[path = "parts/backtest.rs"]
+mod backtest_bench;
 
 use std::time::{Duration, Instant};
 
@@ -256,7 +263,18 @@ async fn bench_publish(b: &Bench) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let bench = Bench::setup().await;
-    bench_publish(&bench).await;
-    bench.teardown().await;
+    // `PARTS=publish` or `PARTS=backtest` runs one half.
+    let parts = std::env::var("PARTS").unwrap_or_else(|_| "publish,backtest".into());
+    if parts.contains("publish") {
+        let bench = Bench::setup().await;
+        bench_publish(&bench).await;
+        bench.teardown().await;
+    }
+    if !parts.contains("backtest") {
+        return;
+    }
+    backtest_bench::bench_backtest(
+        env_or("BACKTEST_BOOKS", 1_000_000usize),
+        env_or("ROUNDS", 3usize).max(1),
+    );
 }

@@ -32,7 +32,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Play a stream's history onto `replay.<run>.<subject>`.
-    Publish(publish::PublishArgs),
+    Publish(Box<publish::PublishArgs>),
     /// Run the detector and paper executor over recorded books.
     Backtest(Box<backtest::BacktestArgs>),
 }
@@ -43,7 +43,7 @@ pub async fn main(shutdown: impl Future<Output = ()> + Send + 'static) -> ExitCo
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let cli = Cli::parse_from(&argv);
     let outcome = match cli.command {
-        Command::Publish(args) => publish::run(args, shutdown).await,
+        Command::Publish(args) => publish::run(*args, shutdown).await,
         // The command line again: which options the user left unset, for
         // the defaults in the database and the sweep points.
         Command::Backtest(args) => backtest::run(*args, argv, shutdown).await,
@@ -59,4 +59,4 @@ pub async fn main(shutdown: impl Future<Output = ()> + Send + 'static) -> ExitCo
 
 // Only the integration tests use them.
 #[cfg(test)]
-use {arb_testkit as _, arb_venues as _};
+use {arb_exec as _, arb_testkit as _, arb_venues as _};

@@ -86,7 +86,7 @@ fn decode(payload: &Bytes) -> BookSnapshot {
 }
 
 /// Prints the backtest figures: `books` books per round, `rounds` rounds.
-pub fn bench_backtest(books: usize, rounds: usize) {
+pub(crate) fn bench_backtest(books: usize, rounds: usize) {
     println!(
         "\n== backtest on one core: {books} sim books (3 venues x 3 symbols, 10 levels), {rounds} rounds"
     );

@@ -51,7 +51,8 @@ pub struct BacktestArgs {
     /// event time for PostgreSQL) or a stream sequence.
     #[arg(long)]
     pub from: Option<Bound>,
-    /// End of the range (inclusive), as `--from`; default: the newest.
+    /// End of the range, as `--from`: a sequence is included, a time is
+    /// not; default: the newest.
     #[arg(long)]
     pub to: Option<Bound>,
     #[command(flatten)]

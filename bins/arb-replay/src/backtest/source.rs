@@ -22,26 +22,7 @@ use uuid::Uuid;
 /// How long a read may stall before it is called a fault.
 const READ_STALL: Duration = Duration::from_secs(30);
 
-/// One end of a range: a time (RFC 3339) or a stream sequence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Bound {
-    Time(Timestamp),
-    Seq(u64),
-}
-
-impl FromStr for Bound {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim();
-        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-            return s.parse().map(Bound::Seq).map_err(|e| format!("{s:?}: {e}"));
-        }
-        chrono::DateTime::parse_from_rfc3339(s)
-            .map(|t| Bound::Time(t.with_timezone(&chrono::Utc)))
-            .map_err(|e| format!("{s:?} is neither a stream sequence nor an RFC 3339 time: {e}"))
-    }
-}
+pub use crate::publish::Bound;
 
 impl std::fmt::Display for Bound {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -106,8 +87,10 @@ impl History {
     }
 }
 
-/// Reads the MD stream of the bus's prefix from `from` to `to` (inclusive;
-/// times are recording times), or to its last message when the read starts.
+/// Reads the MD stream of the bus's prefix from `from` to `to` (as
+/// `arb-replay publish` reads a range: a sequence `to` is included, a time
+/// `to` is not; times are stored times), or to its last message when the
+/// read starts.
 pub async fn jetstream(
     bus: &Bus,
     from: Option<Bound>,
@@ -183,7 +166,7 @@ pub async fn jetstream(
             .map_err(|e| anyhow::anyhow!("{name}: message without stream info: {e}"))?;
         let seq = info.stream_sequence;
         let recorded = from_offset(info.published);
-        if seq > end || until.is_some_and(|u| recorded > u) {
+        if seq > end || until.is_some_and(|u| recorded >= u) {
             break;
         }
         history.first_seq.get_or_insert(seq);
@@ -223,7 +206,7 @@ struct Row {
     ask_sizes: Vec<Decimal>,
 }
 
-/// Books from `market_snapshots` with event time in `[from, to]`, in event
+/// Books from `market_snapshots` with event time in `[from, to)`, in event
 /// time order (ties by id, so the order is the same every time).
 pub async fn postgres(
     pool: &PgPool,
@@ -242,7 +225,7 @@ pub async fn postgres(
         "SELECT id, ts, received_ts, venue, symbol, sequence, checksum, \
                 bid_prices, bid_sizes, ask_prices, ask_sizes \
          FROM market_snapshots \
-         WHERE ($1::timestamptz IS NULL OR ts >= $1) AND ($2::timestamptz IS NULL OR ts <= $2) \
+         WHERE ($1::timestamptz IS NULL OR ts >= $1) AND ($2::timestamptz IS NULL OR ts < $2) \
          ORDER BY ts, id",
     )
     .bind(from)
@@ -289,27 +272,4 @@ fn book(r: Row) -> Option<BookSnapshot> {
         bids: levels(r.bid_prices, r.bid_sizes)?,
         asks: levels(r.ask_prices, r.ask_sizes)?,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bounds_are_sequences_or_rfc3339_times() {
-        assert_eq!("42".parse::<Bound>(), Ok(Bound::Seq(42)));
-        assert_eq!(
-            "2026-12-01T10:00:00.5Z".parse::<Bound>(),
-            Ok(Bound::Time(
-                "2026-12-01T10:00:00.500Z".parse::<Timestamp>().unwrap()
-            ))
-        );
-        assert_eq!(
-            "2026-12-01T11:00:00+01:00".parse::<Bound>(),
-            Ok(Bound::Time("2026-12-01T10:00:00Z".parse().unwrap()))
-        );
-        for bad in ["", "yesterday", "-3", "2026-12-01"] {
-            assert!(bad.parse::<Bound>().is_err(), "{bad:?}");
-        }
-    }
 }

@@ -1,3 +1,4 @@
+#![allow(unused_crate_dependencies)] // integration tests see every dependency of the crate
 //! The PostgreSQL roles the migrations create (issue 14): `arb_reader` reads
 //! and nothing more; `arb_writer` inserts and reads data, makes partitions
 //! through the owner's function, and can neither change nor drop what is

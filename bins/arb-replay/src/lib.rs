@@ -15,6 +15,12 @@ pub mod publish;
 
 use std::future::Future;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use arb_contract::subject::StreamKind;
+use arb_runtime::BusError;
+use arb_runtime::bus::Bus;
+use arb_runtime::config::StreamArgs;
 
 use clap::{Parser, Subcommand};
 
@@ -35,6 +41,34 @@ pub enum Command {
     Publish(Box<publish::PublishArgs>),
     /// Run the detector and paper executor over recorded books.
     Backtest(Box<backtest::BacktestArgs>),
+}
+
+/// The streams of a run (the bus's prefix `replay.<run>`): made when this
+/// user may make streams (the operator, or a server without permissions),
+/// else waited for until the operator runs `arbctl streams --ensure
+/// --subject-prefix replay.<run>` (the replay user may not: see
+/// `nats/nats-server.conf`). `None`: `stop` came first.
+pub async fn run_streams(
+    bus: &Bus,
+    args: &StreamArgs,
+    stop: impl Future<Output = ()>,
+) -> Result<Option<()>, BusError> {
+    match bus.check_streams(&StreamKind::ALL, args).await {
+        Ok(()) => return Ok(Some(())),
+        Err(BusError::Missing { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    match tokio::time::timeout(Duration::from_secs(10), bus.ensure_streams(args)).await {
+        Ok(Ok(())) => return Ok(Some(())),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot make the run's streams; waiting for the operator to")
+        }
+        Err(_) => tracing::warn!("making the run's streams timed out; waiting for the operator to"),
+    }
+    arb_runtime::retry::until_ok("the run's streams", stop, BusError::is_retryable, || {
+        bus.check_streams(&StreamKind::ALL, args)
+    })
+    .await
 }
 
 /// Parses the command line and runs it; the exit code says how it went

@@ -453,9 +453,9 @@ async fn publish(args: &BacktestArgs, run: &str, out: &Outcome) -> anyhow::Resul
     let bus = Bus::connect(&nats, "replay", None)
         .await
         .context("connecting to NATS to publish")?;
-    bus.ensure_streams(&args.streams)
+    crate::run_streams(&bus, &args.streams, std::future::pending())
         .await
-        .with_context(|| format!("creating the streams of replay.{run}"))?;
+        .with_context(|| format!("the streams of replay.{run}"))?;
     let mut p = bus.publisher(4096);
     for m in &out.events {
         p.publish_decoded(m).await?;

@@ -197,7 +197,7 @@ mod tests {
         let mut b = a.clone();
         b.received_ts = None;
         b.published_ts = Some(a.book_ts);
-        assert!(compare(&[a.clone()], &[b]).is_empty());
+        assert!(compare(std::slice::from_ref(&a), &[b]).is_empty());
     }
 
     #[test]

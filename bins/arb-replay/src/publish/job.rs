@@ -9,7 +9,6 @@ use std::io::IsTerminal;
 use anyhow::{Context as _, anyhow, bail};
 use arb_contract::subject::{StreamKind, Subjects};
 use arb_runtime::bus::Bus;
-use arb_runtime::retry::until_ok;
 use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::jetstream::consumer::pull::{Ordered, OrderedConfig};
 use async_nats::jetstream::stream::Stream;
@@ -81,14 +80,9 @@ impl Job<'_> {
             subjects: self.target.clone(),
             ..self.bus.clone()
         };
-        let ensured = until_ok(
-            "creating the run's streams",
-            shutdown.clone(),
-            arb_runtime::BusError::is_retryable,
-            || target_bus.ensure_streams(&self.args.streams),
-        )
-        .await
-        .context("failed to create the run's streams")?;
+        let ensured = crate::run_streams(&target_bus, &self.args.streams, shutdown.clone())
+            .await
+            .context("the run's streams")?;
         if ensured.is_none() {
             outcome.interrupted = true;
             return Ok(());
@@ -131,7 +125,7 @@ impl Job<'_> {
         let consumer_name = info.name.clone();
         if info.num_pending == 0 {
             tracing::info!(stream = %stream_name, "no message of the range matches the subjects");
-            let _ = source_stream.delete_consumer(&consumer_name).await;
+            forget_consumer(&source_stream, &consumer_name).await;
             return Ok(());
         }
         let expected = info.num_pending.min(span.count());
@@ -183,7 +177,7 @@ impl Job<'_> {
         if outcome.published == 0 {
             outcome.first_seq = None;
         }
-        let _ = source_stream.delete_consumer(&consumer_name).await;
+        forget_consumer(&source_stream, &consumer_name).await;
         played.and(flushed)
     }
 
@@ -319,4 +313,14 @@ fn progress_bar(total: u64) -> ProgressBar {
     .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
     bar
+}
+
+/// Deletes a read-only consumer of ours, if this user may (the replay user
+/// may not: it expires on its own once idle), without waiting long.
+pub(crate) async fn forget_consumer(stream: &async_nats::jetstream::stream::Stream, name: &str) {
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        stream.delete_consumer(name),
+    )
+    .await;
 }

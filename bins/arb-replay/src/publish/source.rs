@@ -180,7 +180,7 @@ pub(super) async fn first_stored_at_or_after<F: Future<Output = ()>>(
             } else {
                 first_sequence(c).await
             };
-            let _ = stream.delete_consumer(&consumer_name).await;
+            super::job::forget_consumer(stream, &consumer_name).await;
             found.map_err(|e| StartError::nats(format!("reading {name}"), Fault::Transient, e))
         },
     )

@@ -201,7 +201,12 @@ async fn sim_feed_to_executor_to_sink_reconciles_in_sql() {
     first_heartbeat(&tb.bus, "detector-cross").await;
     let mut exe = executor(
         &environment,
-        &["--floor", "BTC=1.5", "--transfer", "BTC=0.0005/1s"],
+        &[
+            "--floor",
+            "BTC=1.9,ETH=29",
+            "--transfer",
+            "BTC=0.0005/1s,ETH=0.005/1s",
+        ],
     );
     first_heartbeat(&tb.bus, "executor").await;
     let mut f = feed(&environment, 400, 4000);
@@ -212,14 +217,17 @@ async fn sim_feed_to_executor_to_sink_reconciles_in_sql() {
     for t in ["orders", "pnl_events", "portfolio_snapshots"] {
         assert!(db.count(t).await > 0, "{t} has rows");
     }
-    // Cross trades move BTC toward the cheaper venue; below 1.5 a venue is
-    // topped up (the transfers are in the identity below).
+    // Cross trades move inventory toward the cheaper venue; a venue whose
+    // BTC falls below 1.9 (ETH below 29) is topped up: one trade's worth of
+    // drift (about 0.16 BTC or 3 ETH at the default notional) is enough, so
+    // any run that trades both ways transfers (the transfers are in the
+    // identity below).
     let sent = scalar(
         &db,
         "SELECT count(*)::text FROM transfers WHERE status = 'sent' AND cost > 0",
     )
     .await;
-    assert_ne!(sent, "0", "inventory drift moved BTC between venues");
+    assert_ne!(sent, "0", "inventory drift moved BTC or ETH between venues");
     let checked = assert_reconciles(&db).await;
     assert!(
         checked >= 9,

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::result::{EpisodeSpan, JobResult, Summary, TradePoint};
-use crate::run::{Outcome, bump, state_name};
+use crate::run::{Outcome, bump};
 
 /// RFC 3339 in UTC with nanoseconds, as the job results write times.
 pub fn rfc3339(t: &Timestamp) -> String {
@@ -100,7 +100,7 @@ impl Recorder {
     }
 
     pub(crate) fn opportunity(&mut self, opp: &Opportunity) {
-        bump(&mut self.opportunities, state_name(opp.state));
+        bump(&mut self.opportunities, opp.state.as_str());
         let peak = opp.peak_edge_bps.unwrap_or(opp.net_edge_bps);
         match opp.state {
             EpisodeState::Open => {

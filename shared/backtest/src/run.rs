@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use arb_contract::codec::Decoded;
-use arb_contract::{BookSnapshot, EpisodeState, FeedStatus, Message, Opportunity, Side};
+use arb_contract::{BookSnapshot, FeedStatus, Message, Opportunity, Side};
 use arb_detect::{Detector, DetectorConfig, StrategyKind, detector};
 use arb_exec::engine::{Decision, Engine, EngineConfig, EngineError, Live, PendingTrade};
 
@@ -210,8 +210,4 @@ pub fn label(opp: &Opportunity) -> String {
 /// Counts by name, for summaries.
 pub(crate) fn bump(map: &mut BTreeMap<String, u64>, name: &str) {
     *map.entry(name.to_owned()).or_default() += 1;
-}
-
-pub(crate) fn state_name(s: EpisodeState) -> &'static str {
-    s.as_str()
 }

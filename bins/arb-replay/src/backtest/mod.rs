@@ -373,16 +373,17 @@ fn recorded_params(job: &Job, history: &History, args: &BacktestArgs) -> Value {
     {
         let detector = DetectorArgs::augment_args(clap::Command::new("detector"));
         let executor = ExecutorArgs::augment_args(clap::Command::new("executor"));
-        let ids = detector
+        let options: Vec<(String, bool)> = detector
             .get_arguments()
             .chain(executor.get_arguments())
-            .map(|a| a.get_id().to_string())
-            .chain(["exec_fees".to_owned()]);
-        for id in ids {
+            .map(|a| (a.get_id().to_string(), is_list(a)))
+            .chain([("exec_fees".to_owned(), true)])
+            .collect();
+        for (id, list) in options {
             if let Ok(Some(raw)) = m.try_get_raw(&id) {
                 let values: Vec<String> = raw.map(|v| v.to_string_lossy().into_owned()).collect();
                 let value = match values.as_slice() {
-                    [one] if !is_list(&id) => json!(one),
+                    [one] if !list => json!(one),
                     _ => json!(values),
                 };
                 opts.insert(id, value);
@@ -410,19 +411,9 @@ fn recorded_params(job: &Job, history: &History, args: &BacktestArgs) -> Value {
     })
 }
 
-/// Options that take several values, recorded as lists even with one.
-fn is_list(id: &str) -> bool {
-    matches!(
-        id,
-        "fees"
-            | "max_notional_in"
-            | "start_currency"
-            | "venues"
-            | "balances"
-            | "floors"
-            | "transfers"
-            | "exec_fees"
-    )
+/// An option that takes several values (recorded as a list even with one).
+fn is_list(arg: &clap::Arg) -> bool {
+    matches!(arg.get_action(), clap::ArgAction::Append)
 }
 
 fn report_parity(live: &[arb_contract::Opportunity], out: &Outcome, diffs: &[parity::Difference]) {

@@ -14,6 +14,8 @@ use arb_runtime::bus::Bus;
 use arb_runtime::headers;
 use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
 use futures::StreamExt;
+
+use super::source;
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -58,15 +60,10 @@ pub async fn live(
         return Ok(out);
     }
     let deliver = match since {
-        Some(t) => DeliverPolicy::ByStartTime {
-            start_time: time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(
-                arb_contract::time::to_nanos(&t),
-            ))
-            .context("start time out of range")?,
-        },
+        Some(t) => source::from_time(t)?,
         None => DeliverPolicy::All,
     };
-    if since.is_some_and(|t| t > super::source::from_offset(state.last_timestamp)) {
+    if since.is_some_and(|t| t > source::from_offset(state.last_timestamp)) {
         return Ok(out);
     }
     let consumer = stream
@@ -80,9 +77,9 @@ pub async fn live(
         .await
         .with_context(|| format!("ordered consumer on {name}"))?;
     let mut msgs = consumer.messages().await.context("reading ARB")?;
-    while let Some(m) = tokio::time::timeout(std::time::Duration::from_secs(30), msgs.next())
+    while let Some(m) = tokio::time::timeout(source::READ_STALL, msgs.next())
         .await
-        .with_context(|| format!("{name}: nothing delivered for 30 s"))?
+        .with_context(|| format!("{name}: nothing delivered for {:?}", source::READ_STALL))?
     {
         let m = m.context("reading ARB")?;
         let info = m

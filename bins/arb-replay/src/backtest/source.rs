@@ -20,7 +20,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 /// How long a read may stall before it is called a fault.
-const READ_STALL: Duration = Duration::from_secs(30);
+pub(crate) const READ_STALL: Duration = Duration::from_secs(30);
 
 pub use crate::publish::Bound;
 
@@ -120,12 +120,7 @@ pub async fn jetstream(
         Some(Bound::Seq(s)) => DeliverPolicy::ByStartSequence {
             start_sequence: s.max(1),
         },
-        Some(Bound::Time(t)) => DeliverPolicy::ByStartTime {
-            start_time: time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(
-                arb_contract::time::to_nanos(&t),
-            ))
-            .context("start time out of range")?,
-        },
+        Some(Bound::Time(t)) => from_time(t)?,
     };
     let after_end = match from {
         Some(Bound::Seq(s)) => s > end,
@@ -185,6 +180,16 @@ pub async fn jetstream(
     Ok(history)
 }
 
+/// Delivery from the first message stored at or after `t`.
+pub(crate) fn from_time(t: Timestamp) -> anyhow::Result<DeliverPolicy> {
+    let nanos = i128::from(arb_contract::time::to_nanos(&t));
+    Ok(DeliverPolicy::ByStartTime {
+        start_time: time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+            .context("start time out of range")?,
+    })
+}
+
+/// A JetStream time as the contract's.
 pub(crate) fn from_offset(t: time::OffsetDateTime) -> Timestamp {
     let nanos = t.unix_timestamp_nanos();
     arb_contract::time::from_nanos(i64::try_from(nanos).unwrap_or(i64::MAX))

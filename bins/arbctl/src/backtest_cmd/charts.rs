@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use anyhow::{Context, anyhow};
+use plotters::chart::MeshStyle;
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -166,6 +168,25 @@ impl Scale {
     }
 }
 
+/// The house style of every chart's mesh: light grid lines, the label font.
+fn mesh<'a, 'b, DB, X, Y, XT, YT>(
+    chart: &'b mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    s: Scale,
+) -> MeshStyle<'a, 'b, X, Y, DB>
+where
+    DB: DrawingBackend,
+    X: Ranged<ValueType = XT> + ValueFormatter<XT>,
+    Y: Ranged<ValueType = YT> + ValueFormatter<YT>,
+{
+    let mut m = chart.configure_mesh();
+    m.max_light_lines(2)
+        .light_line_style(grid(true))
+        .bold_line_style(grid(false))
+        .label_style(s.label())
+        .axis_desc_style(s.label());
+    m
+}
+
 /// Tick labels with as many decimals as the span needs.
 fn number(v: f64, span: f64) -> String {
     let places = (2.0 - span.abs().max(1e-9).log10().floor()).clamp(0.0, 8.0) as usize;
@@ -237,16 +258,10 @@ fn equity(
         .build_cartesian_2d((x0..x1).with_key_points(ticks.clone()), ylo..yhi)
         .map_err(plot_error)?;
     let y_fmt = |v: &f64| number(*v, yhi - ylo);
-    chart
-        .configure_mesh()
+    mesh(&mut chart, s)
         .y_labels(8)
         .y_label_formatter(&y_fmt)
         .y_desc(format!("P&L ({currency})"))
-        .max_light_lines(2)
-        .light_line_style(grid(true))
-        .bold_line_style(grid(false))
-        .label_style(s.label())
-        .axis_desc_style(s.label())
         .draw()
         .map_err(plot_error)?;
     chart
@@ -283,17 +298,12 @@ fn equity(
         .map_err(plot_error)?;
     let d_fmt = |v: &f64| number(*v, -dlo);
     let day = series::time_label(x0, 86_400_000, 0);
-    dd.configure_mesh()
+    mesh(&mut dd, s)
         .y_labels(4)
         .x_label_formatter(&x_fmt)
         .y_label_formatter(&d_fmt)
         .x_desc(format!("event time (UTC, from {day})"))
         .y_desc("drawdown")
-        .max_light_lines(2)
-        .light_line_style(grid(true))
-        .bold_line_style(grid(false))
-        .label_style(s.label())
-        .axis_desc_style(s.label())
         .draw()
         .map_err(plot_error)?;
     let red = RGBColor(200, 40, 40);
@@ -347,18 +357,12 @@ fn by_label(
             .unwrap_or_default()
     };
     let x_fmt = |v: &f64| number(*v, xhi - xlo);
-    chart
-        .configure_mesh()
+    mesh(&mut chart, s)
         .disable_y_mesh()
         .x_labels(8)
         .x_label_formatter(&x_fmt)
         .y_label_formatter(&y_fmt)
         .x_desc(format!("realized P&L ({currency})"))
-        .max_light_lines(2)
-        .light_line_style(grid(true))
-        .bold_line_style(grid(false))
-        .label_style(s.label())
-        .axis_desc_style(s.label())
         .draw()
         .map_err(plot_error)?;
     let (green, red) = (RGBColor(40, 150, 70), RGBColor(200, 50, 50));
@@ -440,19 +444,13 @@ fn capture(
         .build_cartesian_2d(lo..hi, lo..hi)
         .map_err(plot_error)?;
     let fmt = |v: &f64| number(*v, hi - lo);
-    chart
-        .configure_mesh()
+    mesh(&mut chart, s)
         .x_labels(8)
         .y_labels(8)
         .x_label_formatter(&fmt)
         .y_label_formatter(&fmt)
         .x_desc(format!("expected profit ({currency})"))
         .y_desc(format!("realized P&L ({currency})"))
-        .max_light_lines(2)
-        .light_line_style(grid(true))
-        .bold_line_style(grid(false))
-        .label_style(s.label())
-        .axis_desc_style(s.label())
         .draw()
         .map_err(plot_error)?;
     let gray = RGBColor(120, 120, 120);
@@ -536,8 +534,7 @@ fn durations(
             String::new()
         }
     };
-    chart
-        .configure_mesh()
+    mesh(&mut chart, s)
         .disable_x_mesh()
         .x_labels(10)
         .y_labels((yhi as usize + 1).min(10))
@@ -547,11 +544,6 @@ fn durations(
             "duration ({unit}), from open to close in event time"
         ))
         .y_desc("episodes")
-        .max_light_lines(2)
-        .light_line_style(grid(true))
-        .bold_line_style(grid(false))
-        .label_style(s.label())
-        .axis_desc_style(s.label())
         .draw()
         .map_err(plot_error)?;
     let fill = RGBColor(60, 110, 190);

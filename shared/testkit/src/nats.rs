@@ -131,6 +131,12 @@ fn config(store: &Path) -> PathBuf {
     path
 }
 
+/// Why a server did not come up.
+enum Ready {
+    Exited(String),
+    Timeout,
+}
+
 /// A private nats-server.
 pub struct NatsServer {
     child: Option<Child>,
@@ -150,8 +156,36 @@ impl NatsServer {
             monitor: free_port(),
             store,
         };
-        s.restart().await;
-        s
+        // A free port is only free when it is picked: a server started by a
+        // test running beside this one may take it first. Such a server
+        // exits at once; this one then tries other ports.
+        for _ in 0..3 {
+            s.spawn();
+            match s.wait_ready().await {
+                Ok(()) => return s,
+                Err(Ready::Exited(why)) => {
+                    eprintln!(
+                        "nats-server on ports {}/{} {why}; other ports",
+                        s.port, s.monitor
+                    );
+                    s.port = free_port();
+                    s.monitor = free_port();
+                }
+                Err(Ready::Timeout) => s.not_ready("not healthy within the limit"),
+            }
+        }
+        s.not_ready("exited three times")
+    }
+
+    fn not_ready(&self, why: &str) -> ! {
+        let log = self.log_text();
+        let tail: Vec<&str> = log.lines().rev().take(20).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        panic!(
+            "nats-server on port {} {why} ({WAIT:?}); its log ends:\n{}",
+            self.port,
+            tail.join("\n")
+        )
     }
 
     /// A started server and a [`TestBus`] named `name` on it, as the operator.
@@ -173,6 +207,15 @@ impl NatsServer {
     /// (Re)starts the server on the same ports and store; waits until ready.
     pub async fn restart(&mut self) {
         self.kill().await;
+        self.spawn();
+        match self.wait_ready().await {
+            Ok(()) => {}
+            Err(Ready::Exited(why)) => self.not_ready(&why),
+            Err(Ready::Timeout) => self.not_ready("not healthy within the limit"),
+        }
+    }
+
+    fn spawn(&mut self) {
         let conf = config(&self.store);
         // Appended across restarts: what the server refused (permissions
         // violations) stays readable, [`NatsServer::log_text`].
@@ -206,7 +249,6 @@ impl NatsServer {
                 )
             });
         self.child = Some(child);
-        self.wait_ready().await;
     }
 
     /// SIGKILL: no chance to flush anything.
@@ -216,18 +258,23 @@ impl NatsServer {
         }
     }
 
-    /// Polls the monitoring endpoint until JetStream answers healthy.
-    async fn wait_ready(&self) {
+    /// Polls the monitoring endpoint until JetStream answers healthy, or
+    /// the server exits, or [`WAIT`] passes.
+    async fn wait_ready(&mut self) -> Result<(), Ready> {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            if self.healthy().await {
-                return;
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(status)) = c.try_wait()
+            {
+                self.child = None;
+                return Err(Ready::Exited(format!("exited ({status})")));
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "nats-server on port {} not healthy within {WAIT:?}",
-                self.port
-            );
+            if self.healthy().await {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Ready::Timeout);
+            }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }

@@ -195,6 +195,23 @@ impl Runner {
             }
         };
         self.count("opportunities");
+        // Its books may still be on their way on the book consumer: the
+        // decision waits for them, within the fill timeout.
+        let deadline = received + self.fill_timeout;
+        while self.engine.behind(&opp) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let input = match left.is_zero() {
+                true => None,
+                false => self.next_input(Some(left)).await,
+            };
+            match input {
+                Some(input) => self.on_input(input).await?,
+                None => {
+                    self.count("opportunities.books_late");
+                    break;
+                }
+            }
+        }
         match self.engine.decide(&opp) {
             Decision::Skip(_) => {}
             Decision::Rejected(events) => {

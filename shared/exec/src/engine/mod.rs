@@ -169,6 +169,23 @@ impl Engine {
         self.clock
     }
 
+    /// Whether the books `opp` was found on may still be on their way: an
+    /// opening the engine would trade, while its clock is behind the
+    /// opportunity's book time or a leg's market on a known venue has no
+    /// book yet. Books and opportunities come on separate consumers, so a
+    /// live runner waits (bounded) for its view to catch up before it
+    /// decides; in event order (a backtest) this is never true.
+    pub fn behind(&self, opp: &Opportunity) -> bool {
+        if opp.state == EpisodeState::Close || self.traded.contains(&opp.episode_id) {
+            return false;
+        }
+        self.clock.is_none_or(|c| c < opp.book_ts)
+            || opp.legs.iter().any(|l| {
+                self.ledger.venues().any(|v| v == l.venue)
+                    && self.books.latest(&l.venue, &l.symbol).is_none()
+            })
+    }
+
     /// Whether a trade was recorded for `episode`.
     pub fn traded(&self, episode: &Uuid) -> bool {
         self.traded.contains(episode)

@@ -530,3 +530,23 @@ fn a_venue_below_its_floor_gets_a_transfer_with_its_cost_in_pnl() {
     assert_eq!(e.ledger().available("sim-b", "BTC"), d("4.5"));
     assert!(e.ledger().reconcile().is_empty());
 }
+
+#[test]
+fn an_opportunity_is_behind_until_its_books_are_in() {
+    let mut e = engine();
+    let opp = cross(8, 10);
+    assert!(e.behind(&opp), "no book at all");
+    e.on_book(book("sim-a", 10, &[("99", "1")], &[("100", "1")]));
+    assert!(e.behind(&opp), "sim-b's book not in yet");
+    deep_books_at(&mut e, 5);
+    assert!(!e.behind(&opp), "both books in, the clock at the book time");
+    assert!(e.behind(&cross(9, 11)), "a book time past the clock");
+    // A leg on an unknown venue has no book to wait for: it is rejected.
+    let mut unknown = cross(10, 10);
+    unknown.legs[1].venue = "nowhere".into();
+    assert!(!e.behind(&unknown));
+    // A closing is never traded, so it never waits.
+    let mut close = cross(11, 99);
+    close.state = EpisodeState::Close;
+    assert!(!e.behind(&close));
+}

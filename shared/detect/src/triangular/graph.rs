@@ -3,7 +3,7 @@
 //! through a start currency that it completes, each with its two cycles.
 //! Built once per symbol, so an update only looks at its own triangles.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -41,7 +41,10 @@ pub struct TriangleGraph {
     /// Triangles each slot is a side of.
     by_slot: Vec<Vec<usize>>,
     /// Per venue: currency → neighbour currency → the slot joining them.
-    graph: HashMap<usize, HashMap<String, HashMap<String, SlotId>>>,
+    /// The neighbours are iterated when a book completes triangles, and
+    /// that order is the order of the triangles (so of their messages): by
+    /// name, not a hash map's order, which changes from process to process.
+    graph: HashMap<usize, HashMap<String, BTreeMap<String, SlotId>>>,
     /// Per slot: `1 − fee` in Decimal and f64.
     fee_mult: Vec<(Decimal, f64)>,
 }

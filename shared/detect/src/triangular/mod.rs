@@ -259,6 +259,29 @@ mod tests {
     }
 
     #[test]
+    fn triangles_completed_by_one_book_come_in_currency_order() {
+        // BTC/USD comes last and completes two triangles at once: their
+        // order (the order their cycles are evaluated and their messages
+        // come out in) must not depend on a hash map's iteration order.
+        let mut d = TriangularDetector::new(cfg());
+        let flat =
+            |sym: &str, ms: i64, bid: &str, ask: &str| top("v", sym, ms, (bid, "1"), (ask, "1"));
+        d.on_book(&flat("SOL/BTC", 0, "0.0099", "0.01"));
+        d.on_book(&flat("ETH/BTC", 0, "0.049", "0.05"));
+        d.on_book(&flat("XRP/BTC", 0, "0.0099", "0.01"));
+        d.on_book(&flat("SOL/USD", 0, "0.9", "1"));
+        d.on_book(&flat("XRP/USD", 0, "0.9", "1"));
+        d.on_book(&flat("ETH/USD", 0, "4.9", "5"));
+        assert_eq!(d.strategy().triangle_count(), 0);
+        d.on_book(&flat("BTC/USD", 0, "99", "100"));
+        let g = &d.strategy().graph;
+        let keys: Vec<&str> = (0..g.triangle_count())
+            .map(|t| g.cycle(t, 0).key.as_str())
+            .collect();
+        assert_eq!(keys, ["v_USD-BTC-ETH", "v_USD-BTC-SOL", "v_USD-BTC-XRP"]);
+    }
+
+    #[test]
     fn other_venue_books_do_not_make_a_triangle() {
         let mut d = TriangularDetector::new(cfg());
         d.on_book(&top("a", "BTC/USD", 0, ("99", "1"), ("100", "1")));

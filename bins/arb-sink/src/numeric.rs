@@ -13,6 +13,8 @@ use bytes::{BufMut, BytesMut};
 use postgres_types::{IsNull, ToSql, Type, to_sql_checked};
 use rust_decimal::Decimal;
 
+pub use arb_contract::fast::Plain;
+
 type BoxError = Box<dyn std::error::Error + Sync + Send>;
 
 /// The most base-10000 groups a `Decimal` needs: its mantissa is below 2^96,
@@ -100,108 +102,6 @@ fn encode_parts(neg: bool, mut m: u128, scale: u32) -> ([u8; ENCODED_MAX], usize
     (buf, 4 + len)
 }
 
-/// A decimal read straight from its plain text (`-?[0-9]+(\.[0-9]+)?`, at
-/// most 28 digits): the value `Decimal::from_str` gives for that text, without
-/// building a `Decimal`. Anything else is not plain; a caller falls back to
-/// `Decimal`'s own parser for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Plain {
-    m: u128,
-    scale: u8,
-    neg: bool,
-}
-
-impl Plain {
-    /// The most digits read: 10^28 < 2^96, and a `Decimal` keeps 28 places.
-    const MAX_DIGITS: usize = 28;
-
-    pub fn parse(s: &str) -> Option<Plain> {
-        Self::parse_ascii(s.as_bytes())
-    }
-
-    /// [`Plain::parse`] of text that may not be UTF-8 (then it is not plain).
-    pub fn parse_ascii(b: &[u8]) -> Option<Plain> {
-        let (neg, digits) = match b.first()? {
-            b'-' => (true, &b[1..]),
-            _ => (false, b),
-        };
-        let (int, frac) = match digits.iter().position(|c| *c == b'.') {
-            Some(i) => (&digits[..i], &digits[i + 1..]),
-            None => (digits, &digits[..0]),
-        };
-        let has_point = int.len() != digits.len();
-        if int.is_empty()
-            || (has_point && frac.is_empty())
-            || int.len() + frac.len() > Self::MAX_DIGITS
-        {
-            return None;
-        }
-        // Up to 19 digits fit a u64, whose arithmetic is cheaper.
-        let (mut small, mut m) = (0u64, 0u128);
-        let wide = int.len() + frac.len() > 19;
-        for c in int.iter().chain(frac) {
-            let d = c.wrapping_sub(b'0');
-            if d > 9 {
-                return None;
-            }
-            if wide {
-                m = m * 10 + u128::from(d);
-            } else {
-                small = small * 10 + u64::from(d);
-            }
-        }
-        if !wide {
-            m = u128::from(small);
-        }
-        Some(Plain {
-            m,
-            scale: frac.len() as u8,
-            neg,
-        })
-    }
-}
-
-impl Plain {
-    /// The value as a signed mantissa at `scale` decimals, if it fits.
-    fn at_scale(&self, scale: u8) -> Option<i128> {
-        let m = i128::try_from(self.m).ok()?;
-        let m = m.checked_mul(10i128.checked_pow(u32::from(scale.checked_sub(self.scale)?))?)?;
-        Some(if self.neg { -m } else { m })
-    }
-}
-
-impl arb_contract::validate::LevelValue for Plain {
-    fn is_positive(&self) -> bool {
-        !self.neg && self.m > 0
-    }
-
-    /// By value (`1.50` equals `1.5`); `None` when the two cannot be brought
-    /// to one scale in 128 bits (then the fast reader leaves the book to the
-    /// general decoder).
-    #[inline]
-    fn cmp_value(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        // The common case, prices of one book at one scale: no rescaling.
-        if self.scale == other.scale && !self.neg && !other.neg {
-            return Some(self.m.cmp(&other.m));
-        }
-        let scale = self.scale.max(other.scale);
-        Some(self.at_scale(scale)?.cmp(&other.at_scale(scale)?))
-    }
-}
-
-impl std::fmt::Display for Plain {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let digits = format!("{:0>width$}", self.m, width = usize::from(self.scale) + 1);
-        let (int, frac) = digits.split_at(digits.len() - usize::from(self.scale));
-        let sign = if self.neg { "-" } else { "" };
-        if frac.is_empty() {
-            write!(f, "{sign}{int}")
-        } else {
-            write!(f, "{sign}{int}.{frac}")
-        }
-    }
-}
-
 /// A value written as `NUMERIC`.
 pub trait NumericValue {
     /// Its sign, mantissa and scale, as a `Decimal` has them.
@@ -225,7 +125,7 @@ impl NumericValue for Decimal {
 
 impl NumericValue for Plain {
     fn parts(&self) -> (bool, u128, u32) {
-        (self.neg, self.m, u32::from(self.scale))
+        Plain::parts(self)
     }
 }
 
@@ -311,28 +211,6 @@ mod tests {
             "{d} (scale {})",
             d.scale()
         );
-    }
-
-    #[test]
-    fn plain_compares_and_signs_like_decimal() {
-        use arb_contract::validate::LevelValue;
-        let mut rng = rand::rngs::StdRng::seed_from_u64(13);
-        let mut texts: Vec<String> = HAND_PICKED.iter().map(|s| s.to_string()).collect();
-        for _ in 0..2_000 {
-            let m: i64 = rng.random_range(-10i64.pow(12)..10i64.pow(12));
-            texts.push(Decimal::new(m, rng.random_range(0..=8)).to_string());
-        }
-        let values: Vec<(Plain, Decimal)> = texts
-            .iter()
-            .filter_map(|t| Some((Plain::parse(t)?, Decimal::from_str(t).ok()?)))
-            .collect();
-        assert!(values.len() > 1_900);
-        for w in values.windows(2) {
-            let ((pa, da), (pb, db)) = (w[0], w[1]);
-            assert_eq!(pa.cmp_value(&pb), Some(da.cmp(&db)), "{da} vs {db}");
-            assert_eq!(pa.cmp_value(&pa), Some(std::cmp::Ordering::Equal));
-            assert_eq!(pa.is_positive(), da > Decimal::ZERO, "{da}");
-        }
     }
 
     /// Values at the edges: zeros, group boundaries, the largest mantissas.
@@ -435,30 +313,6 @@ mod tests {
             HAND_PICKED.len() + extra.len() - 5,
             "all but the exponent and 29-digit forms"
         );
-    }
-
-    #[test]
-    fn text_that_is_not_plain_is_left_to_decimal() {
-        for s in [
-            "",
-            "-",
-            ".5",
-            "5.",
-            "1e5",
-            "+1",
-            " 1",
-            "1 ",
-            "1_000",
-            "1.2.3",
-            "--1",
-            "0x10",
-            "NaN",
-            "١٢",
-            "99999999999999999999999999999",
-            "0.00000000000000000000000000001",
-        ] {
-            assert_eq!(Plain::parse(s), None, "{s:?}");
-        }
     }
 
     #[test]

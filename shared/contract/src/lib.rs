@@ -11,6 +11,7 @@
 
 pub mod codec;
 pub mod error;
+pub mod fast;
 pub mod ids;
 pub mod model;
 pub mod sample;
@@ -26,3 +27,7 @@ pub use model::*;
 pub use subject::Subjects;
 pub use symbol::Symbol;
 pub use validate::Validate;
+
+// Used by the integration tests only.
+#[cfg(test)]
+use rand as _;

@@ -22,6 +22,15 @@ use crate::time::{Timestamp, nanos, nanos_opt};
 /// subject space `s`).
 macro_rules! message {
     ($ty:ty, $schema:literal, |$m:ident| $time:expr, |$m2:ident, $s:ident| $subject:expr) => {
+        message!(
+            $ty,
+            $schema,
+            |$m| $time,
+            |$m2, $s| $subject,
+            fast = |_p| None
+        );
+    };
+    ($ty:ty, $schema:literal, |$m:ident| $time:expr, |$m2:ident, $s:ident| $subject:expr, fast = |$p:ident| $fast:expr) => {
         impl Message for $ty {
             const SCHEMA: &'static str = $schema;
             fn id(&self) -> Uuid {
@@ -34,6 +43,9 @@ macro_rules! message {
             fn subject(&self, $s: &Subjects) -> Result<String, SubjectError> {
                 let $m2 = self;
                 $subject
+            }
+            fn read_msgpack_fast($p: &[u8]) -> Option<Self> {
+                $fast
             }
         }
     };
@@ -153,7 +165,8 @@ message!(
     BookSnapshot,
     "book_snapshot",
     |m| m.exchange_ts.unwrap_or(m.received_ts),
-    |m, s| s.book(&m.venue, &m.symbol)
+    |m, s| s.book(&m.venue, &m.symbol),
+    fast = |payload| crate::fast::decode_book(payload)
 );
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

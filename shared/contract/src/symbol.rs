@@ -56,6 +56,19 @@ impl Symbol {
         normal(base) && normal(quote) && base != quote
     }
 
+    /// The symbol whose normal text is `s` (see [`Symbol::is_canonical`]),
+    /// without normalizing again; `None` if `s` is not in normal form.
+    pub fn from_canonical(s: &str) -> Option<Symbol> {
+        if !Self::is_canonical(s) {
+            return None;
+        }
+        let (base, quote) = s.split_once('/')?;
+        Some(Symbol {
+            base: base.to_owned(),
+            quote: quote.to_owned(),
+        })
+    }
+
     /// The subject token form, `BASE-QUOTE`.
     pub fn token(&self) -> String {
         format!("{}-{}", self.base, self.quote)

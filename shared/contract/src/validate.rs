@@ -138,7 +138,9 @@ impl Validate for BookSnapshot {
         non_empty("venue", &self.venue)?;
         time("received_ts", &self.received_ts)?;
         time_opt("exchange_ts", &self.exchange_ts)?;
-        let side = |l: &[Level]| l.iter().map(|l| (l.price, l.qty)).collect::<Vec<_>>();
+        fn side(l: &[Level]) -> impl Iterator<Item = (Decimal, Decimal)> + '_ {
+            l.iter().map(|l| (l.price, l.qty))
+        }
         check_side("bid", side(&self.bids), SideOrder::Descending)?;
         check_side("ask", side(&self.asks), SideOrder::Ascending)
     }

@@ -33,7 +33,7 @@ impl CopyRows {
                 rows.book(&head, bids, asks, |l| &l.0, |l| &l.1)
             })
             .ok()
-            .map(|()| head.event_ts)
+            .map(|()| head.event_ts())
         });
         self.levels = levels;
         written
@@ -49,7 +49,7 @@ impl CopyRows {
         qty: fn(&L) -> &N,
     ) -> Result<(), EncodeError> {
         self.uuid(&head.id)?;
-        self.ts(&head.event_ts)?;
+        self.ts(&head.event_ts())?;
         self.ts(&head.received_ts)?;
         self.text(head.venue)?;
         self.text(head.symbol)?;
@@ -69,7 +69,7 @@ impl CopyRows {
                 let symbol = b.symbol.to_string();
                 let head = BookHead {
                     id: b.id,
-                    event_ts: arb_contract::Message::event_time(b),
+                    exchange_ts: b.exchange_ts,
                     received_ts: b.received_ts,
                     venue: &b.venue,
                     symbol: &symbol,

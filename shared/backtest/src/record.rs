@@ -3,10 +3,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use arb_contract::codec::{ContentType, Decoded};
+use arb_contract::codec::Decoded;
 use arb_contract::time::Timestamp;
-use arb_contract::{EpisodeState, Opportunity, OrderStatus, TradeStatus};
+use arb_contract::{EpisodeState, Message, Opportunity, OrderStatus, TradeStatus};
 use rust_decimal::Decimal;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -36,6 +37,9 @@ pub(crate) struct Recorder {
     wins: u64,
     with_fills: u64,
     hash: Sha256,
+    /// Each event's MessagePack bytes, written here and hashed: one buffer
+    /// for the run rather than one allocation per event.
+    buf: Vec<u8>,
     events: u64,
     kept: Vec<Decoded>,
     opps: Vec<Opportunity>,
@@ -68,6 +72,7 @@ impl Recorder {
             wins: 0,
             with_fills: 0,
             hash: Sha256::new(),
+            buf: Vec::new(),
             events: 0,
             kept: Vec::new(),
             opps: Vec::new(),
@@ -86,14 +91,26 @@ impl Recorder {
     /// Hashes one event: its schema, then its MessagePack bytes, each
     /// length-prefixed so that no two sequences of events hash alike.
     fn hash(&mut self, m: &Decoded) {
+        self.hash_message(m.schema(), m);
+    }
+
+    /// [`Recorder::hash`] of a message with schema `schema`, given as the
+    /// message itself or as a [`Decoded`] holding it. The bytes are those of
+    /// `Decoded::encode(ContentType::Msgpack)`, the wire form: that is
+    /// `rmp_serde::to_vec_named` of the message, i.e. `write_named` into a
+    /// new `Vec`; here into the cleared buffer, which gives the same bytes.
+    /// `Decoded` serializes untagged, as the message it holds, so either
+    /// form writes the same. (`encodes_as_the_codec_does` checks both.)
+    fn hash_message<M: Serialize + ?Sized>(&mut self, schema: &str, m: &M) {
         self.events += 1;
-        match m.encode(ContentType::Msgpack) {
-            Ok(bytes) => {
-                let schema = m.schema().as_bytes();
+        self.buf.clear();
+        match rmp_serde::encode::write_named(&mut self.buf, m) {
+            Ok(()) => {
+                let schema = schema.as_bytes();
                 self.hash.update((schema.len() as u64).to_le_bytes());
                 self.hash.update(schema);
-                self.hash.update((bytes.len() as u64).to_le_bytes());
-                self.hash.update(&bytes);
+                self.hash.update((self.buf.len() as u64).to_le_bytes());
+                self.hash.update(&self.buf);
             }
             Err(_) => self.encode_errors += 1,
         }
@@ -126,11 +143,12 @@ impl Recorder {
                 }
             }
         }
-        let m = Decoded::Opportunity(opp.clone());
-        self.hash(&m);
+        // Hashed as the message itself: no `Decoded` (a copy of the
+        // opportunity) unless it is kept.
+        self.hash_message(Opportunity::SCHEMA, opp);
         if self.keep {
             self.opps.push(opp.clone());
-            self.kept.push(m);
+            self.kept.push(Decoded::Opportunity(opp.clone()));
         }
     }
 
@@ -239,4 +257,59 @@ fn hex(bytes: &[u8]) -> String {
         let _ = write!(s, "{b:02x}");
         s
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arb_contract::codec::ContentType;
+    use arb_contract::sample;
+
+    /// The bytes [`Recorder::hash`] feeds its digest, as the recorder
+    /// worked before it reused a buffer: a fresh `Decoded::encode`.
+    fn digest_of_fresh_encodings(events: &[Decoded]) -> String {
+        let mut hash = Sha256::new();
+        for m in events {
+            let bytes = m.encode(ContentType::Msgpack).unwrap();
+            let schema = m.schema().as_bytes();
+            hash.update((schema.len() as u64).to_le_bytes());
+            hash.update(schema);
+            hash.update((bytes.len() as u64).to_le_bytes());
+            hash.update(&bytes);
+        }
+        hex(&hash.finalize())
+    }
+
+    #[test]
+    fn encodes_as_the_codec_does() {
+        let ts: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        // Every type of the contract, several times over: a long message
+        // after a short one must not keep any of the long one's bytes.
+        let events: Vec<Decoded> = (0..52).map(|n| sample::mixed(n, ts)).collect();
+        let mut r = Recorder::new("USD".into(), false);
+        for m in &events {
+            r.buf.clear();
+            rmp_serde::encode::write_named(&mut r.buf, m).unwrap();
+            assert_eq!(
+                r.buf,
+                m.encode(ContentType::Msgpack).unwrap(),
+                "{}",
+                m.schema()
+            );
+            if let Decoded::Opportunity(o) = m {
+                r.buf.clear();
+                rmp_serde::encode::write_named(&mut r.buf, o).unwrap();
+                assert_eq!(r.buf, m.encode(ContentType::Msgpack).unwrap());
+            }
+        }
+        for m in &events {
+            match m {
+                Decoded::Opportunity(o) => r.opportunity(o),
+                m => r.hash(m),
+            }
+        }
+        let summary = r.finish().result.summary;
+        assert_eq!(summary.events, events.len() as u64);
+        assert_eq!(summary.hash, digest_of_fresh_encodings(&events));
+    }
 }

@@ -4,12 +4,13 @@
 //! Staleness is judged against the newest event time the store has seen, not
 //! the wall clock, so a replay of the same books gives the same answers.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use arb_contract::codec::Message;
 use arb_contract::time::Timestamp;
 use arb_contract::{BookSnapshot, FeedState, FeedStatus, Level, Symbol};
+
+use crate::FastMap;
 
 /// Index of a (venue, symbol) book in the store; stable for the store's life.
 pub type SlotId = usize;
@@ -32,12 +33,15 @@ pub struct Slot {
     pub top_bid: f64,
     pub top_ask: f64,
     book_seq: u64,
+    /// Index of its symbol's list in the store's `peers`, so that a
+    /// strategy finds the slot's peers without hashing the symbol again.
+    peers: usize,
 }
 
 #[derive(Debug, Clone)]
 struct Venue {
     name: String,
-    symbols: HashMap<Symbol, SlotId>,
+    symbols: FastMap<Symbol, SlotId>,
     /// Books stored before this sequence number predate a venue-wide resync.
     blocked_seq: u64,
 }
@@ -56,10 +60,16 @@ pub struct BookStore {
     depth: usize,
     max_age: chrono::Duration,
     venues: Vec<Venue>,
-    venue_idx: HashMap<String, usize>,
+    venue_idx: FastMap<String, usize>,
     slots: Vec<Slot>,
-    by_symbol: HashMap<Symbol, Vec<SlotId>>,
+    /// Per symbol, an index into `peers`.
+    by_symbol: FastMap<Symbol, usize>,
+    /// Every slot of one symbol, across venues, in the order they came.
+    peers: Vec<Vec<SlotId>>,
     newest: Option<Timestamp>,
+    /// [`BookStore::stale_before`], worked out when `newest` moves rather
+    /// than on each of the many `usable` checks a book causes.
+    stale_cut: Option<Timestamp>,
     seq: u64,
 }
 
@@ -85,10 +95,12 @@ impl BookStore {
             depth: depth.max(1),
             max_age: chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::MAX),
             venues: Vec::new(),
-            venue_idx: HashMap::new(),
+            venue_idx: FastMap::default(),
             slots: Vec::new(),
-            by_symbol: HashMap::new(),
+            by_symbol: FastMap::default(),
+            peers: Vec::new(),
             newest: None,
+            stale_cut: None,
             seq: 0,
         }
     }
@@ -100,7 +112,7 @@ impl BookStore {
         let i = self.venues.len();
         self.venues.push(Venue {
             name: name.to_owned(),
-            symbols: HashMap::new(),
+            symbols: FastMap::default(),
             blocked_seq: 0,
         });
         self.venue_idx.insert(name.to_owned(), i);
@@ -112,6 +124,10 @@ impl BookStore {
         let ts = book.event_time();
         if self.newest.is_none_or(|n| ts > n) {
             self.newest = Some(ts);
+            self.stale_cut = Some(
+                ts.checked_sub_signed(self.max_age)
+                    .unwrap_or(Timestamp::MIN_UTC),
+            );
         }
         let v = self.venue_index(&book.venue);
         let existing = self.venues[v].symbols.get(&book.symbol).copied();
@@ -124,6 +140,16 @@ impl BookStore {
             }
             None => {
                 let s = self.slots.len();
+                let peers = match self.by_symbol.get(&book.symbol) {
+                    Some(&p) => p,
+                    None => {
+                        let p = self.peers.len();
+                        self.peers.push(Vec::new());
+                        self.by_symbol.insert(book.symbol.clone(), p);
+                        p
+                    }
+                };
+                self.peers[peers].push(s);
                 self.slots.push(Slot {
                     venue: v,
                     symbol: book.symbol.clone(),
@@ -135,12 +161,9 @@ impl BookStore {
                     top_bid: f64::NAN,
                     top_ask: f64::NAN,
                     book_seq: 0,
+                    peers,
                 });
                 self.venues[v].symbols.insert(book.symbol.clone(), s);
-                self.by_symbol
-                    .entry(book.symbol.clone())
-                    .or_default()
-                    .push(s);
                 (s, true)
             }
         };
@@ -192,7 +215,15 @@ impl BookStore {
 
     /// Every slot of a symbol, across venues.
     pub fn slots_of(&self, symbol: &Symbol) -> &[SlotId] {
-        self.by_symbol.get(symbol).map_or(&[], Vec::as_slice)
+        self.by_symbol
+            .get(symbol)
+            .map_or(&[], |&p| self.peers[p].as_slice())
+    }
+
+    /// Every slot of `s`'s symbol, across venues (`s` among them): what
+    /// [`BookStore::slots_of`] gives for its symbol, with no lookup.
+    pub fn peers(&self, s: SlotId) -> &[SlotId] {
+        &self.peers[self.slots[s].peers]
     }
 
     pub fn newest(&self) -> Option<Timestamp> {
@@ -201,10 +232,7 @@ impl BookStore {
 
     /// Event times before this are stale.
     pub fn stale_before(&self) -> Option<Timestamp> {
-        self.newest.map(|n| {
-            n.checked_sub_signed(self.max_age)
-                .unwrap_or(Timestamp::MIN_UTC)
-        })
+        self.stale_cut
     }
 
     pub fn is_stale(&self, s: SlotId) -> bool {
@@ -321,6 +349,12 @@ pub(crate) mod tests {
         assert_eq!(st.slot(0).top_ask, 13.0);
         st.insert(&top("b", "BTC/USD", 200, ("12", "1"), ("13", "1")));
         assert_eq!(st.slots_of(&"BTC/USD".parse().unwrap()), &[0, 1]);
+        st.insert(&top("b", "ETH/USD", 200, ("1", "1"), ("2", "1")));
+        st.insert(&top("c", "BTC/USD", 200, ("12", "1"), ("13", "1")));
+        assert_eq!(st.peers(0), &[0, 1, 3]);
+        assert_eq!(st.peers(3), st.slots_of(&"BTC/USD".parse().unwrap()));
+        assert_eq!(st.peers(2), &[2]);
+        assert!(st.slots_of(&"SOL/USD".parse().unwrap()).is_empty());
     }
 
     #[test]

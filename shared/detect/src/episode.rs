@@ -3,14 +3,13 @@
 //! size moves past a tolerance, `close` with duration and peak edge, never a
 //! message per tick. Durations are in event time (the books' times).
 
-use std::collections::HashMap;
-
 use arb_contract::ids;
 use arb_contract::time::{Timestamp, to_nanos};
 use arb_contract::{EpisodeState, Opportunity, OpportunityKind, OpportunityLeg};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use crate::FastMap;
 use crate::book_store::SlotId;
 
 /// One evaluation of an opportunity that cleared the threshold.
@@ -53,7 +52,9 @@ pub struct Tolerance {
 #[derive(Debug, Clone)]
 pub struct Episodes {
     tolerance: Tolerance,
-    open: HashMap<String, Episode>,
+    /// Iterated only where the result is then sorted ([`Episodes::close_where`])
+    /// or reduced to a minimum: its order never reaches a message.
+    open: FastMap<String, Episode>,
     /// A lower bound of the open episodes' oldest input times, so the
     /// per-book staleness check is O(1) until something may be stale.
     earliest_input: Option<Timestamp>,
@@ -81,7 +82,7 @@ impl Episodes {
     pub fn new(tolerance: Tolerance) -> Self {
         Episodes {
             tolerance,
-            open: HashMap::new(),
+            open: FastMap::default(),
             earliest_input: None,
             opened: 0,
         }
@@ -103,6 +104,11 @@ impl Episodes {
     ) -> Option<Opportunity> {
         match eval {
             None => {
+                // Most evaluations of most books clear nothing while nothing
+                // is open: skip hashing the key then.
+                if self.open.is_empty() {
+                    return None;
+                }
                 let ep = self.open.remove(key)?;
                 Some(close_message(key, ep, at))
             }

@@ -23,6 +23,14 @@ pub use rounding::{BPS_DP, PRICE_DP, QTY_DP};
 pub use settings::{DetectorConfig, Fees};
 pub use triangular::{Triangular, TriangularDetector};
 
+/// The hash map of the lookups made on every book (venue names, symbols,
+/// opportunity keys): foldhash with its fixed seed, where std's SipHash was
+/// a tenth of a backtest's time. The keys come from configuration and the
+/// feeds, so resistance to chosen-key flooding buys nothing here. A fixed
+/// seed also makes iteration order the same in every process; no output
+/// may depend on it all the same (iterate a `BTreeMap`, or sort, for that).
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
+
 /// Which detector to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StrategyKind {

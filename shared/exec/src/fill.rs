@@ -13,10 +13,10 @@
 //! ([`FillError::Inexact`]) rather than booked, so balances reconcile to the
 //! last unit. Only [`Fill::vwap`] divides.
 
-use std::collections::HashMap;
-
 use arb_contract::{BookSnapshot, Level, Side, Symbol};
 use rust_decimal::Decimal;
+
+use crate::FastMap;
 
 /// An immediate-or-cancel taker order: what it may take, and at what price.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -303,7 +303,7 @@ impl Consumed {
 /// another id is a changed book, and all its depth is available again.
 #[derive(Debug, Default)]
 pub struct Depth {
-    venues: HashMap<String, HashMap<Symbol, Consumed>>,
+    venues: FastMap<String, FastMap<Symbol, Consumed>>,
 }
 
 impl Depth {

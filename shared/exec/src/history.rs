@@ -7,13 +7,19 @@
 //! arrives at ([`BookHistory::first_at_or_after`], with the arrival time
 //! from [`crate::latency`]) and hands it to [`crate::fill`]. A state is only
 //! found once a book at or after that time has arrived, i.e. once the book
-//! clock has passed the arrival; until then the order waits. Prune with a
-//! horizon older than any arrival still pending.
+//! clock has passed the arrival; until then the order waits. The engine
+//! prunes to its `history` setting behind the clock: an arrival older than
+//! that (a sequential leg or an unwind after a market went quiet for longer)
+//! meets the oldest state still held, so results depend on the setting, the
+//! same way in a backtest and live.
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 
 use arb_contract::time::Timestamp;
 use arb_contract::{BookSnapshot, Message, Symbol};
+
+use crate::FastMap;
 
 /// The held states of one market, oldest first, by event time.
 #[derive(Debug, Default)]
@@ -21,10 +27,23 @@ struct Market {
     states: VecDeque<BookSnapshot>,
 }
 
+/// A market's index in [`BookHistory::markets`].
+type MarketId = usize;
+
 /// Book states per venue and symbol, each market's in event-time order.
 #[derive(Debug, Default)]
 pub struct BookHistory {
-    venues: HashMap<String, HashMap<Symbol, Market>>,
+    /// Venue → symbol → market, looked up on every push and query.
+    index: FastMap<String, FastMap<Symbol, MarketId>>,
+    markets: Vec<Market>,
+    /// Every market holding more than one state, by the event time of its
+    /// oldest: the only ones [`BookHistory::prune_before`] may drop from,
+    /// so it looks at none until the horizon passes that time, instead of
+    /// at every market on every book. Invariant: a market is here exactly
+    /// once while it holds two states or more, keyed by its front state's
+    /// event time, and not at all otherwise (the front only changes when
+    /// pruning pops it, which re-keys it).
+    prunable: BinaryHeap<Reverse<(Timestamp, MarketId)>>,
 }
 
 impl BookHistory {
@@ -37,29 +56,45 @@ impl BookHistory {
     /// ignored and `false` returned; one at the same event time is held
     /// after it.
     pub fn push(&mut self, book: BookSnapshot) -> bool {
-        if let Some(newest) = self.latest(&book.venue, &book.symbol)
+        let id = match self.id(&book.venue, &book.symbol) {
+            Some(id) => id,
+            None => self.add_market(&book.venue, &book.symbol),
+        };
+        let states = &mut self.markets[id].states;
+        if let Some(newest) = states.back()
             && (book.event_time() < newest.event_time() || book.id == newest.id)
         {
             return false;
         }
-        self.market_mut(&book.venue, &book.symbol)
-            .states
-            .push_back(book);
+        states.push_back(book);
+        if states.len() == 2 {
+            let oldest = states[0].event_time();
+            self.prunable.push(Reverse((oldest, id)));
+        }
         true
     }
 
-    fn market_mut(&mut self, venue: &str, symbol: &Symbol) -> &mut Market {
-        self.venues
+    /// A new, empty market: the venue and symbol are copied only here, not
+    /// on every push.
+    fn add_market(&mut self, venue: &str, symbol: &Symbol) -> MarketId {
+        let id = self.markets.len();
+        self.markets.push(Market::default());
+        self.index
             .entry(venue.to_owned())
             .or_default()
-            .entry(symbol.clone())
-            .or_default()
+            .insert(symbol.clone(), id);
+        id
+    }
+
+    fn id(&self, venue: &str, symbol: &Symbol) -> Option<MarketId> {
+        self.index
+            .get(venue)
+            .and_then(|symbols| symbols.get(symbol))
+            .copied()
     }
 
     fn market(&self, venue: &str, symbol: &Symbol) -> Option<&Market> {
-        self.venues
-            .get(venue)
-            .and_then(|symbols| symbols.get(symbol))
+        self.id(venue, symbol).map(|id| &self.markets[id])
     }
 
     /// The first held state of `venue`'s `symbol` book whose event time is
@@ -89,16 +124,30 @@ impl BookHistory {
     /// market, except each market's newest: the latest book is kept however
     /// old, and later pushes are still checked against it. Returns how many
     /// states were dropped.
+    ///
+    /// Exactly what looking at every market would drop (the queries after
+    /// it answer the same, including for times before the horizon: an
+    /// order's arrival may be older than it), at the cost of the markets
+    /// that have something to drop: the states are in event-time order, so
+    /// a market with nothing older than the horizon at its front has
+    /// nothing to drop, and the heap holds the markets by their front.
     pub fn prune_before(&mut self, horizon: Timestamp) -> usize {
-        // Called on every book: the states are in event-time order, so
-        // looking at each market's oldest is enough (amortized O(1) per
-        // state, where a search of every market's states was not).
         let mut dropped = 0;
-        for market in self.venues.values_mut().flat_map(HashMap::values_mut) {
-            let states = &mut market.states;
+        while let Some(&Reverse((oldest, id))) = self.prunable.peek() {
+            if oldest >= horizon {
+                break;
+            }
+            self.prunable.pop();
+            let states = &mut self.markets[id].states;
             while states.len() > 1 && states.front().is_some_and(|b| b.event_time() < horizon) {
                 states.pop_front();
                 dropped += 1;
+            }
+            // Still two or more: back in the heap under its new front,
+            // which is at or after the horizon, so this loop moves on.
+            if states.len() > 1 {
+                let oldest = states[0].event_time();
+                self.prunable.push(Reverse((oldest, id)));
             }
         }
         dropped
@@ -115,6 +164,7 @@ mod tests {
     use arb_contract::time::from_nanos;
     use arb_contract::{ChecksumStatus, Level, Side, id_at};
     use rust_decimal::Decimal;
+    use uuid::Uuid;
 
     const T0: i64 = 1_700_000_000_000_000_000;
 
@@ -237,6 +287,100 @@ mod tests {
         assert!(!h.push(book("sim-a", 4, 15, ("100", "1"))));
         assert_eq!(h.prune_before(at(1_000)), 0);
         assert_eq!(BookHistory::new().prune_before(at(0)), 0);
+    }
+
+    /// The pruning of every market on every call, as it was before the
+    /// heap: what [`BookHistory::prune_before`] must match exactly.
+    #[derive(Default)]
+    struct EveryMarket {
+        markets: std::collections::BTreeMap<(String, Symbol), VecDeque<BookSnapshot>>,
+    }
+
+    impl EveryMarket {
+        fn push(&mut self, book: BookSnapshot) -> bool {
+            let states = self
+                .markets
+                .entry((book.venue.clone(), book.symbol.clone()))
+                .or_default();
+            if let Some(newest) = states.back()
+                && (book.event_time() < newest.event_time() || book.id == newest.id)
+            {
+                return false;
+            }
+            states.push_back(book);
+            true
+        }
+
+        fn prune_before(&mut self, horizon: Timestamp) -> usize {
+            let mut dropped = 0;
+            for states in self.markets.values_mut() {
+                while states.len() > 1 && states.front().is_some_and(|b| b.event_time() < horizon) {
+                    states.pop_front();
+                    dropped += 1;
+                }
+            }
+            dropped
+        }
+
+        fn first_at_or_after(&self, venue: &str, symbol: &Symbol, t: Timestamp) -> Option<Uuid> {
+            let states = self.markets.get(&(venue.to_owned(), symbol.clone()))?;
+            states
+                .get(states.partition_point(|b| b.event_time() < t))
+                .map(|b| b.id)
+        }
+    }
+
+    #[test]
+    fn pruning_only_the_markets_due_drops_what_pruning_all_of_them_did() {
+        use rand::{Rng, SeedableRng};
+        let venues = ["sim-a", "sim-b", "sim-c"];
+        let symbols = [sym("BTC/USD"), sym("ETH/USD"), sym("ETH/BTC")];
+        for seed in 0..20 {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let (mut fast, mut every) = (BookHistory::new(), EveryMarket::default());
+            // Books of one market at most a few ms apart, the clock
+            // wandering back and forth across markets; a horizon that may
+            // move back as well (a book older than the one before it).
+            let mut clock = 0i64;
+            let history_ms = rng.random_range(0..40);
+            for n in 0..2_000u64 {
+                let venue = venues[rng.random_range(0..venues.len())];
+                let symbol = &symbols[rng.random_range(0..symbols.len())];
+                clock += rng.random_range(0..4);
+                let ms = clock - rng.random_range(0..10);
+                let mut b = book(venue, n, ms, ("100", "1"));
+                b.symbol = symbol.clone();
+                if rng.random_bool(0.02) {
+                    // The same id again: ignored by both.
+                    if let Some(last) = every.markets.get(&(venue.to_owned(), symbol.clone())) {
+                        b = last.back().unwrap().clone();
+                    }
+                }
+                assert_eq!(fast.push(b.clone()), every.push(b), "seed {seed}, book {n}");
+                let horizon = at(ms - history_ms);
+                assert_eq!(
+                    fast.prune_before(horizon),
+                    every.prune_before(horizon),
+                    "seed {seed}, book {n}"
+                );
+                // Arrivals before the horizon too: a sequential leg's or an
+                // unwind's may be.
+                for _ in 0..3 {
+                    let v = venues[rng.random_range(0..venues.len())];
+                    let s = &symbols[rng.random_range(0..symbols.len())];
+                    let t = at(clock - rng.random_range(-5..60));
+                    assert_eq!(
+                        fast.first_at_or_after(v, s, t).map(|b| b.id),
+                        every.first_at_or_after(v, s, t),
+                        "seed {seed}, book {n}"
+                    );
+                }
+            }
+            for ((v, s), states) in &every.markets {
+                assert_eq!(fast.len(v, s), states.len(), "seed {seed}");
+                assert_eq!(fast.latest(v, s).map(|b| b.id), states.back().map(|b| b.id));
+            }
+        }
     }
 
     #[test]

@@ -17,3 +17,11 @@ pub mod ledger;
 pub mod risk;
 pub mod rules;
 pub mod settings;
+
+/// The hash map of the lookups made on every book (by venue name and
+/// symbol): foldhash with its fixed seed, where std's SipHash was a tenth
+/// of a backtest's time. The keys come from configuration and the feeds,
+/// so resistance to chosen-key flooding buys nothing here. A fixed seed
+/// also makes iteration order the same in every process; no output may
+/// depend on it all the same.
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;

@@ -5,10 +5,10 @@
 
 pub mod walk;
 
-use std::collections::HashMap;
-
 use arb_contract::{OpportunityKind, OpportunityLeg, Side};
+use rust_decimal::Decimal;
 
+use crate::FastMap;
 use crate::book_store::{BookStore, SlotId};
 use crate::core::{DetectorCore, Emit, Strategy};
 use crate::episode::Evaluation;
@@ -19,14 +19,41 @@ pub use walk::{CrossFill, best_fill};
 /// updated symbol.
 pub struct Cross {
     cfg: DetectorConfig,
-    keys: HashMap<(SlotId, SlotId), String>,
+    keys: FastMap<(SlotId, SlotId), String>,
+    /// Per slot (`None`: not seen yet), what the configuration says of it.
+    terms: Vec<Option<Terms>>,
+}
+
+/// A slot's taker fee (by its venue) and notional cap (by its quote
+/// currency): fixed by the configuration, so looked up by name once per
+/// slot rather than on every evaluation that passes the pre-screen.
+#[derive(Debug, Clone, Copy)]
+struct Terms {
+    fee: Decimal,
+    cap: Decimal,
+}
+
+impl Terms {
+    fn of(cfg: &DetectorConfig, store: &BookStore, s: SlotId) -> Terms {
+        let slot = store.slot(s);
+        Terms {
+            fee: cfg.fees.rate(store.venue_name(slot.venue)),
+            cap: cfg.max_notional_for(slot.symbol.quote()),
+        }
+    }
 }
 
 /// The cross-venue detector.
 pub type CrossDetector = DetectorCore<Cross>;
 
-/// Evaluates buying on `a` and selling on `b`; `None` unless it clears the threshold.
-fn evaluate(cfg: &DetectorConfig, store: &BookStore, a: SlotId, b: SlotId) -> Option<Evaluation> {
+/// Evaluates buying on `a` and selling on `b` (with their [`Terms`]);
+/// `None` unless it clears the threshold.
+fn evaluate(
+    cfg: &DetectorConfig,
+    store: &BookStore,
+    (a, ta): (SlotId, Terms),
+    (b, tb): (SlotId, Terms),
+) -> Option<Evaluation> {
     if !store.usable(a) || !store.usable(b) {
         return None;
     }
@@ -37,9 +64,9 @@ fn evaluate(cfg: &DetectorConfig, store: &BookStore, a: SlotId, b: SlotId) -> Op
         return None;
     }
     let (va, vb) = (store.venue_name(sa.venue), store.venue_name(sb.venue));
-    let (fa, fb) = (cfg.fees.rate(va), cfg.fees.rate(vb));
-    let cap = cfg.max_notional_for(sa.symbol.quote());
-    let fill = best_fill(&sa.asks, &sb.bids, fa, fb, cap)?;
+    let (fa, fb) = (ta.fee, tb.fee);
+    // Both slots quote the same symbol: `a`'s cap is the symbol's.
+    let fill = best_fill(&sa.asks, &sb.bids, fa, fb, ta.cap)?;
     let net_edge_bps = fill.net_edge_bps();
     if net_edge_bps <= cfg.min_net_edge_bps {
         return None;
@@ -85,17 +112,30 @@ impl Strategy for Cross {
     fn new(cfg: &DetectorConfig) -> Self {
         Cross {
             cfg: cfg.clone(),
-            keys: HashMap::new(),
+            keys: FastMap::default(),
+            terms: Vec::new(),
         }
     }
 
     fn evaluate(&mut self, store: &BookStore, slot: SlotId, _new: bool, emit: &mut Emit<'_>) {
-        for &other in store.slots_of(&store.slot(slot).symbol) {
+        let mut terms = |s: SlotId| {
+            if self.terms.len() <= s {
+                self.terms.resize(s + 1, None);
+            }
+            *self.terms[s].get_or_insert_with(|| Terms::of(&self.cfg, store, s))
+        };
+        let mine = terms(slot);
+        for &other in store.peers(slot) {
             if other == slot {
                 continue;
             }
-            for (a, b) in [(slot, other), (other, slot)] {
+            let theirs = terms(other);
+            for (a, b) in [
+                ((slot, mine), (other, theirs)),
+                ((other, theirs), (slot, mine)),
+            ] {
                 let eval = evaluate(&self.cfg, store, a, b);
+                let (a, b) = (a.0, b.0);
                 let key = self
                     .keys
                     .entry((a, b))

@@ -22,6 +22,10 @@
 #[path = "parts/backtest.rs"]
 mod backtest_bench;
 
+/// The allocator the arb-replay binary runs with.
+#[global_allocator]
+static GLOBAL: arb_replay::Allocator = mimalloc::MiMalloc;
+
 use std::time::{Duration, Instant};
 
 use arb_contract::Symbol;

@@ -4,6 +4,9 @@
 #![allow(unused_crate_dependencies)]
 #![forbid(unsafe_code)]
 
+#[global_allocator]
+static GLOBAL: arb_replay::Allocator = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     arb_runtime::telemetry::init("arb-replay");

@@ -77,6 +77,17 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// Books per second decoding every payload once.
+fn decode_round(payloads: &[Bytes]) -> f64 {
+    let t = Instant::now();
+    let mut n = 0usize;
+    for p in payloads {
+        n += decode(p).bids.len();
+    }
+    std::hint::black_box(n);
+    payloads.len() as f64 / t.elapsed().as_secs_f64()
+}
+
 fn decode(payload: &Bytes) -> BookSnapshot {
     let headers = WireHeaders {
         content_type: Some(ContentType::Msgpack.as_str()),
@@ -102,48 +113,52 @@ pub(crate) fn bench_backtest(books: usize, rounds: usize) {
     let mut detect_exec = Vec::new();
     let mut whole = Vec::new();
     let mut trades = 0;
+    // `STAGES=whole` (or `decode`, `engine`, comma-separated) runs only
+    // those, for a profiler; the hash check needs both `engine` and `whole`.
+    let stages = std::env::var("STAGES").unwrap_or_else(|_| "decode,engine,whole".into());
+    let stage = |s: &str| stages.split(',').any(|x| x.trim() == s);
     for _ in 0..rounds {
-        let t = Instant::now();
-        let mut n = 0usize;
-        for p in &payloads {
-            n += decode(p).bids.len();
+        if stage("decode") {
+            decode_only.push(decode_round(&payloads));
         }
-        std::hint::black_box(n);
-        decode_only.push(books as f64 / t.elapsed().as_secs_f64());
-
-        let inputs: Vec<Input> = held.iter().cloned().map(Input::Book).collect();
-        let t = Instant::now();
-        let mut run = Run::new(params()).unwrap();
-        for i in inputs {
-            run.feed(i);
+        let out = stage("engine").then(|| {
+            let inputs: Vec<Input> = held.iter().cloned().map(Input::Book).collect();
+            let t = Instant::now();
+            let mut run = Run::new(params()).unwrap();
+            for i in inputs {
+                run.feed(i);
+            }
+            let out = run.finish();
+            detect_exec.push(books as f64 / t.elapsed().as_secs_f64());
+            out
+        });
+        if stage("whole") {
+            let t = Instant::now();
+            let mut run = Run::new(params()).unwrap();
+            for p in &payloads {
+                run.feed(Input::Book(decode(p)));
+            }
+            let out2 = run.finish();
+            whole.push(books as f64 / t.elapsed().as_secs_f64());
+            trades = out2.result.summary.trades.values().sum::<u64>();
+            if let Some(out) = out {
+                assert_eq!(out.result.summary.hash, out2.result.summary.hash);
+            }
         }
-        let out = run.finish();
-        detect_exec.push(books as f64 / t.elapsed().as_secs_f64());
-
-        let t = Instant::now();
-        let mut run = Run::new(params()).unwrap();
-        for p in &payloads {
-            run.feed(Input::Book(decode(p)));
-        }
-        let out2 = run.finish();
-        whole.push(books as f64 / t.elapsed().as_secs_f64());
-        assert_eq!(out.result.summary.hash, out2.result.summary.hash);
-        trades = out.result.summary.trades.values().sum::<u64>();
     }
+    let med = |v: Vec<f64>| if v.is_empty() { f64::NAN } else { median(v) };
+    let (decode_only, detect_exec, whole) = (med(decode_only), med(detect_exec), med(whole));
     println!("| stage | books/s (median of {rounds}) |");
     println!("|---|---:|");
     println!(
         "| decode (MessagePack → BookSnapshot) | {:.0} |",
-        median(decode_only)
+        decode_only
     );
     println!(
         "| detector + paper executor (decoded books) | {:.0} |",
-        median(detect_exec)
+        detect_exec
     );
-    println!(
-        "| decode + detector + paper executor | {:.0} |",
-        median(whole)
-    );
+    println!("| decode + detector + paper executor | {:.0} |", whole);
     println!(
         "trades per round: {trades}; wire size {:.0} bytes/book",
         wire_bytes as f64 / books as f64

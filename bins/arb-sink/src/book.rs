@@ -38,7 +38,7 @@ pub fn read<'a>(payload: &'a [u8], levels: &mut Vec<PlainLevel>) -> Option<(Book
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arb_contract::model::{BookSnapshot, ChecksumStatus};
+    use arb_contract::model::ChecksumStatus;
     use arb_contract::sample;
     use arb_contract::time::{Timestamp, from_nanos};
 
@@ -79,7 +79,7 @@ mod tests {
     fn leaves_what_it_does_not_know_to_the_general_decoder() {
         let b = sample::book(1, "kraken", "BTC/USD", 2, ts());
         let named = |v: &serde_json::Value| rmp_serde::to_vec_named(v).expect("encodes");
-        // As JSON, the id is text; `reencode_with_binary_id` puts it back as bytes.
+        // As JSON, the id is text; `sample::msgpack_with_binary_id` puts it back as bytes.
         let good = serde_json::to_value(&b).expect("json");
         let mut levels = Vec::new();
         let real = arb_contract::codec::encode(&b).expect("encodes");
@@ -98,7 +98,7 @@ mod tests {
             assert!(read(&payload, &mut levels).is_none(), "{what}");
         }
         // Fields in another order (JSON's sorted keys) are read all the same.
-        let sorted = reencode_with_binary_id(&good, &b);
+        let sorted = sample::msgpack_with_binary_id(&good, &b.id);
         let (head, n_bids) = read(&sorted, &mut levels).expect("any field order");
         assert_eq!((head.id, n_bids, levels.len()), (b.id, 2, 4));
         assert_eq!(
@@ -130,24 +130,8 @@ mod tests {
         ] {
             let mut v = good.clone();
             v[field] = value.clone();
-            let m = reencode_with_binary_id(&v, &b);
+            let m = sample::msgpack_with_binary_id(&v, &b.id);
             assert!(read(&m, &mut levels).is_none(), "{field} = {value}");
         }
-    }
-
-    /// The JSON value as a MessagePack map, with `id` as 16 bytes of binary.
-    fn reencode_with_binary_id(v: &serde_json::Value, b: &BookSnapshot) -> Vec<u8> {
-        let map = v.as_object().expect("an object");
-        let mut out = Vec::new();
-        rmp::encode::write_map_len(&mut out, map.len() as u32).expect("writes");
-        for (k, val) in map {
-            rmp::encode::write_str(&mut out, k).expect("writes");
-            if k == "id" {
-                rmp::encode::write_bin(&mut out, b.id.as_bytes()).expect("writes");
-            } else {
-                out.extend(rmp_serde::to_vec_named(val).expect("encodes"));
-            }
-        }
-        out
     }
 }

@@ -279,3 +279,22 @@ pub fn mixed(n: u64, ts: Timestamp) -> Decoded {
         _ => Decoded::DeadLetter(dead_letter(n, ts)),
     }
 }
+
+/// A message as another writer might lay it out: the JSON value `v` of a
+/// message as a MessagePack map (keys in the value's order), with `id` as 16
+/// bytes of binary, as `uuid` writes it. For tests of readers that take
+/// payloads from producers other than this codec.
+pub fn msgpack_with_binary_id(v: &serde_json::Value, id: &uuid::Uuid) -> Vec<u8> {
+    let map = v.as_object().expect("a JSON object");
+    let mut out = Vec::new();
+    rmp::encode::write_map_len(&mut out, map.len() as u32).expect("writes to a Vec");
+    for (k, val) in map {
+        rmp::encode::write_str(&mut out, k).expect("writes to a Vec");
+        if k == "id" {
+            rmp::encode::write_bin(&mut out, id.as_bytes()).expect("writes to a Vec");
+        } else {
+            out.extend(rmp_serde::to_vec_named(val).expect("a JSON value encodes"));
+        }
+    }
+    out
+}

@@ -143,22 +143,6 @@ fn every_one_byte_corruption_is_read_the_same_or_left_to_serde() {
     assert!(taken > 0 && left > 0, "taken {taken}, left {left}");
 }
 
-/// The JSON value as a MessagePack map, with `id` as 16 bytes of binary.
-fn reencode_with_binary_id(v: &serde_json::Value, b: &BookSnapshot) -> Vec<u8> {
-    let map = v.as_object().expect("an object");
-    let mut out = Vec::new();
-    rmp::encode::write_map_len(&mut out, map.len() as u32).expect("writes");
-    for (k, val) in map {
-        rmp::encode::write_str(&mut out, k).expect("writes");
-        if k == "id" {
-            rmp::encode::write_bin(&mut out, b.id.as_bytes()).expect("writes");
-        } else {
-            out.extend(rmp_serde::to_vec_named(val).expect("encodes"));
-        }
-    }
-    out
-}
-
 #[test]
 fn other_writers_layouts_are_read_the_same_or_left_to_serde() {
     let b = sample::book(1, "kraken", "BTC/USD", 2, ts());
@@ -166,7 +150,7 @@ fn other_writers_layouts_are_read_the_same_or_left_to_serde() {
     // An id as text (as another language writes it), fields in another
     // order (JSON's sorted keys), optional fields missing or nil.
     let text_id = rmp_serde::to_vec_named(&good).unwrap();
-    let sorted = reencode_with_binary_id(&good, &b);
+    let sorted = sample::msgpack_with_binary_id(&good, &b.id);
     let mut no_optional = good.clone();
     for f in ["exchange_ts", "sequence", "checksum"] {
         no_optional.as_object_mut().unwrap().remove(f);
@@ -179,11 +163,11 @@ fn other_writers_layouts_are_read_the_same_or_left_to_serde() {
         ("sorted keys", sorted),
         (
             "no optional fields",
-            reencode_with_binary_id(&no_optional, &b),
+            sample::msgpack_with_binary_id(&no_optional, &b.id),
         ),
         (
             "nil optional fields",
-            reencode_with_binary_id(&nil_optional, &b),
+            sample::msgpack_with_binary_id(&nil_optional, &b.id),
         ),
     ] {
         let f = fast::decode_book(&p).unwrap_or_else(|| panic!("{what}: not taken"));
@@ -226,7 +210,7 @@ fn other_writers_layouts_are_read_the_same_or_left_to_serde() {
         v[field] = value.clone();
         cases.push((
             format!("{field} = {value}"),
-            reencode_with_binary_id(&v, &b),
+            sample::msgpack_with_binary_id(&v, &b.id),
         ));
     }
     let headers = WireHeaders {

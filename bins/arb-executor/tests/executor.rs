@@ -502,6 +502,70 @@ async fn kill_switch_from_arbctl_and_bad_input() {
     tb.cleanup().await;
 }
 
+/// Books and opportunities come on separate consumers: an opportunity the
+/// executor takes before its books have reached it waits for them (within
+/// the fill timeout) and trades on them, where it was rejected `no_book`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opportunity_ahead_of_its_books_waits_for_them() {
+    let tb = TestBus::new("executor-overtaken").await;
+    tb.ensure_config_bucket().await;
+    let environment = env(&tb, "postgres://unused");
+    let mut orders = subscribe(&tb.bus, tb.bus.subjects.with_prefix("exec.order.>")).await;
+    let mut exe = executor(
+        &environment,
+        &[
+            "--latency",
+            "0ms",
+            "--latency-jitter",
+            "0ms",
+            "--fill-timeout",
+            "20s",
+        ],
+    );
+    first_heartbeat(&tb.bus, "executor").await;
+    // No book at all yet: the opportunity goes first.
+    let opp = common::opportunity(1, 10, "sim-a", "0.1");
+    tb.publish_all(&[arb_contract::Decoded::Opportunity(opp)])
+        .await;
+    // Delivered to the executor: it is deciding on it.
+    let arb = tb.stream(arb_contract::subject::StreamKind::Arb).await;
+    wait_until("the opportunity delivered, not yet acked", WAIT, || {
+        let arb = arb.clone();
+        async move {
+            let mut c: async_nats::jetstream::consumer::PullConsumer =
+                match arb.get_consumer("executor-paper").await {
+                    Ok(c) => c,
+                    Err(_) => return false,
+                };
+            c.info()
+                .await
+                .is_ok_and(|i| i.delivered.stream_sequence >= 1)
+        }
+    })
+    .await;
+    let books = [
+        common::book("sim-a", 10, "99.9", "100", "5"),
+        common::book("sim-b", 10, "101", "101.1", "5"),
+    ];
+    tb.publish_all(&books.map(arb_contract::Decoded::Book))
+        .await;
+    let mut got = next_orders(&mut orders, 2).await;
+    assert!(
+        got.iter().all(|o| o.status != OrderStatus::Rejected),
+        "decided before its books came: {got:#?}"
+    );
+    got.extend(next_orders(&mut orders, 2).await);
+    assert_eq!(
+        got.iter()
+            .filter(|o| o.status == OrderStatus::Filled)
+            .count(),
+        2,
+        "{got:#?}"
+    );
+    exe.stop().await;
+    tb.cleanup().await;
+}
+
 async fn next_audit(sub: &mut async_nats::Subscriber) -> arb_contract::AuditEvent {
     let m = tokio::time::timeout(WAIT, sub.next())
         .await

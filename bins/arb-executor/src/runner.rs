@@ -282,14 +282,31 @@ async fn restore(bus: &Bus, engine: &mut Engine) -> anyhow::Result<Vec<Decoded>>
         .get_stream(&name)
         .await
         .with_context(|| format!("no stream {name}"))?;
-    let last = stream
+    let state = stream
         .info()
         .await
         .context("EXEC stream info")?
         .state
-        .last_sequence;
+        .clone();
+    // Balances are the starting ones plus every trade and transfer since:
+    // with the oldest messages gone (the stream's age or size limit, or a
+    // partial purge), what is left would rebuild wrong balances, silently.
+    // An emptied stream is a fresh start from `--balance`.
+    if state.messages > 0 && state.first_sequence > 1 {
+        anyhow::bail!(
+            "the {name} stream no longer holds its first messages (it starts at #{}, {} \
+             held): its age or size limit or a purge removed the rest, so the balances \
+             cannot be rebuilt from it. Raise ARB_EXEC_MAX_AGE / ARB_EXEC_MAX_BYTES \
+             before the stream fills, or purge it to start again from --balance",
+            state.first_sequence,
+            state.messages
+        );
+    }
+    let last = state.last_sequence;
     let mut r = engine.restore();
-    if last > 0 {
+    // Read up to the last message, if any is held (after a purge the last
+    // sequence stays where it was, with nothing to read up to it).
+    if state.messages > 0 {
         // Pushed to its inbox, like the books: a pull would need the right to
         // pull from consumers whose names the server makes up (anyone's).
         let consumer = stream

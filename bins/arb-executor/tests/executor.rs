@@ -566,6 +566,48 @@ async fn an_opportunity_ahead_of_its_books_waits_for_them() {
     tb.cleanup().await;
 }
 
+/// A history that lost its oldest messages cannot give the balances back:
+/// the executor refuses to start on it, naming why, where it would have
+/// rebuilt wrong balances without a word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_missing_its_first_messages_is_refused_at_start() {
+    let tb = TestBus::new("executor-truncated").await;
+    tb.ensure_config_bucket().await;
+    let environment = env(&tb, "postgres://unused");
+    let mut snapshots = PortfolioSnapshot {
+        id: uuid::Uuid::from_u128(1),
+        ts: arb_testkit::messages::t0(),
+        venue: "sim-a".into(),
+        balances: Vec::new(),
+        valuation_currency: Some("USD".into()),
+        total_value: None,
+    };
+    for n in 1..=3 {
+        snapshots.id = uuid::Uuid::from_u128(n);
+        tb.publish_all(&[arb_contract::Decoded::Portfolio(snapshots.clone())])
+            .await;
+    }
+    let exec = tb.stream(arb_contract::subject::StreamKind::Exec).await;
+    exec.delete_message(1).await.expect("message #1 deleted");
+    let mut exe = executor(&environment, &[]);
+    let status = exe
+        .exit_within(WAIT)
+        .await
+        .expect("the executor exits at start");
+    assert!(!status.success(), "{status:?}");
+    let log = exe.log_text();
+    assert!(
+        log.contains("no longer holds its first messages") && log.contains("starts at #2"),
+        "{log}"
+    );
+    // Emptied: a fresh start from the starting balances.
+    exec.purge().await.expect("purged");
+    let mut exe = executor(&environment, &[]);
+    first_heartbeat(&tb.bus, "executor").await;
+    exe.stop().await;
+    tb.cleanup().await;
+}
+
 async fn next_audit(sub: &mut async_nats::Subscriber) -> arb_contract::AuditEvent {
     let m = tokio::time::timeout(WAIT, sub.next())
         .await

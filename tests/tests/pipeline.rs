@@ -320,7 +320,6 @@ async fn an_invalid_book_is_dead_lettered_stored_in_audit_events_and_opens_nothi
     );
     publisher.publish(&good).await.expect("publish");
     publisher.flush().await.expect("acks");
-    cross.stop().await; // closes it
     let opportunities = || async {
         sqlx::query_as::<_, (uuid::Uuid, String, chrono::DateTime<chrono::Utc>)>(
             "SELECT episode_id, state, book_ts FROM opportunities ORDER BY book_ts, state DESC",
@@ -329,6 +328,12 @@ async fn an_invalid_book_is_dead_lettered_stored_in_audit_events_and_opens_nothi
         .await
         .expect("query opportunities")
     };
+    // Opened (the detector has the book), then stopped, which closes it.
+    wait_until("the open in opportunities", WAIT, || async {
+        !opportunities().await.is_empty()
+    })
+    .await;
+    cross.stop().await;
     wait_until("the open and the close in opportunities", WAIT, || async {
         opportunities().await.len() >= 2
     })

@@ -199,7 +199,6 @@ async fn no_binary_shows_a_password_at_any_log_level_in_failure_or_success() {
             ("DATABASE_URL", database.to_owned()),
         ]
     };
-    let mut checked = 0;
     for (cases, env) in [
         (&ok_cases, env(&nats_ok, &db_ok)),
         (&down_cases, env(&nats_down, &db_down)),
@@ -223,10 +222,8 @@ async fn no_binary_shows_a_password_at_any_log_level_in_failure_or_success() {
                 c.bin,
                 c.args
             );
-            checked += 1;
         }
     }
-    assert_eq!(checked, ok_cases.len() + down_cases.len());
     let _ = tb.bus.js.delete_stream("REPLAY_SECRETS1_MD").await;
     tb.cleanup().await;
     db.cleanup().await;

@@ -13,7 +13,6 @@
 //! mutated payloads.
 
 pub use arb_contract::fast::{BookHead, Plain, PlainLevel};
-use arb_contract::time::is_sane;
 use arb_contract::validate::{SideOrder, check_side};
 
 /// Reads a MessagePack `book_snapshot` whose every part the fast reader
@@ -24,9 +23,7 @@ pub fn read<'a>(payload: &'a [u8], levels: &mut Vec<PlainLevel>) -> Option<(Book
     let (head, n_bids) = arb_contract::fast::read_book(payload, levels)?;
     // What validation refuses is the general decoder's to report.
     let (bid_levels, ask_levels) = levels.split_at(n_bids);
-    if head.venue.trim().is_empty()
-        || !is_sane(&head.received_ts)
-        || head.exchange_ts.is_some_and(|t| !is_sane(&t))
+    if !head.is_valid()
         || check_side("bid", bid_levels.iter().copied(), SideOrder::Descending).is_err()
         || check_side("ask", ask_levels.iter().copied(), SideOrder::Ascending).is_err()
     {

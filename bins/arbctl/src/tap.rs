@@ -10,7 +10,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::SecondsFormat;
+
 use futures::StreamExt;
 use serde_json::{Value, json};
 
@@ -30,9 +30,7 @@ pub enum Times {
 }
 
 /// A time as `tap` prints it: UTC, nine fractional digits, `Z`.
-pub fn rfc3339(t: &Timestamp) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Nanos, true)
-}
+pub use arb_contract::time::rfc3339;
 
 /// The time fields of each message type, by their wire names. Nested types
 /// (legs, levels, balances) carry no times.

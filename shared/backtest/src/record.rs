@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use arb_contract::codec::Decoded;
-use arb_contract::time::Timestamp;
+
 use arb_contract::{EpisodeState, Message, Opportunity, OrderStatus, TradeStatus};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -15,9 +15,7 @@ use crate::result::{EpisodeSpan, JobResult, Summary, TradePoint};
 use crate::run::{Outcome, bump};
 
 /// RFC 3339 in UTC with nanoseconds, as the job results write times.
-pub fn rfc3339(t: &Timestamp) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
+pub use arb_contract::time::rfc3339;
 
 /// Feeds every event into the hash and the figures.
 pub(crate) struct Recorder {
@@ -282,7 +280,7 @@ mod tests {
 
     #[test]
     fn encodes_as_the_codec_does() {
-        let ts: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let ts: arb_contract::time::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
         // Every type of the contract, several times over: a long message
         // after a short one must not keep any of the long one's bytes.
         let events: Vec<Decoded> = (0..52).map(|n| sample::mixed(n, ts)).collect();

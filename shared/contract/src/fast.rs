@@ -180,6 +180,14 @@ impl BookHead<'_> {
     pub fn event_ts(&self) -> Timestamp {
         self.exchange_ts.unwrap_or(self.received_ts)
     }
+
+    /// What the contract's validation asks of these fields (the levels
+    /// aside): a venue that is not blank, times in the sane range.
+    pub fn is_valid(&self) -> bool {
+        !self.venue.trim().is_empty()
+            && is_sane(&self.received_ts)
+            && self.exchange_ts.is_none_or(|t| is_sane(&t))
+    }
 }
 
 /// Where a reader puts the levels of the two sides as it meets them.
@@ -340,10 +348,7 @@ pub fn read_book<'a>(
 pub fn decode_book(payload: &[u8]) -> Option<BookSnapshot> {
     let mut sides = DecimalSides::default();
     let head = read_fields(payload, &mut sides)?;
-    if head.venue.trim().is_empty()
-        || !is_sane(&head.received_ts)
-        || head.exchange_ts.is_some_and(|t| !is_sane(&t))
-    {
+    if !head.is_valid() {
         return None;
     }
     Some(BookSnapshot {

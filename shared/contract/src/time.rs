@@ -32,6 +32,12 @@ pub fn from_nanos(n: i64) -> Timestamp {
     DateTime::from_timestamp_nanos(n)
 }
 
+/// A time as RFC 3339 in UTC with nine fractional digits and `Z`: how
+/// people are shown times (`arbctl tap`, backtest results).
+pub fn rfc3339(t: &Timestamp) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
 struct TsVisitor;
 
 impl Visitor<'_> for TsVisitor {

@@ -43,7 +43,7 @@ fn create_stream_fault(e: &jetstream::context::CreateStreamError) -> Fault {
     }
 }
 
-fn get_stream_fault(e: &jetstream::context::GetStreamError) -> Fault {
+pub(crate) fn get_stream_fault(e: &jetstream::context::GetStreamError) -> Fault {
     use jetstream::context::GetStreamErrorKind as K;
     match e.kind() {
         K::JetStream(api) => Fault::of_api(&api),
@@ -53,7 +53,7 @@ fn get_stream_fault(e: &jetstream::context::GetStreamError) -> Fault {
 }
 
 /// The server's "stream not found" (404, JetStream error 10059).
-fn is_not_found(e: &jetstream::context::GetStreamError) -> bool {
+pub fn is_not_found(e: &jetstream::context::GetStreamError) -> bool {
     use jetstream::context::GetStreamErrorKind as K;
     matches!(e.kind(), K::JetStream(api)
         if api.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND)

@@ -70,22 +70,13 @@ pub async fn open(bus: &Bus, base: &str) -> Result<Store, BusError> {
     let stream = format!("KV_{name}");
     match bus.js.get_stream(&stream).await {
         Ok(_) => {}
-        Err(e) => {
-            use async_nats::jetstream::context::GetStreamErrorKind as K;
-            return Err(match e.kind() {
-                K::JetStream(api)
-                    if api.error_code() == async_nats::jetstream::ErrorCode::STREAM_NOT_FOUND =>
-                {
-                    BusError::Missing {
-                        what: format!("NATS KV bucket {name}"),
-                        ensure: bus.ensure_command(),
-                    }
-                }
-                K::JetStream(api) => kv_err(&name, Fault::of_api(&api), e),
-                K::EmptyName | K::InvalidStreamName => kv_err(&name, Fault::Permanent, e),
-                K::Request => kv_err(&name, Fault::Transient, e),
+        Err(e) if crate::bus::is_not_found(&e) => {
+            return Err(BusError::Missing {
+                what: format!("NATS KV bucket {name}"),
+                ensure: bus.ensure_command(),
             });
         }
+        Err(e) => return Err(kv_err(&name, crate::bus::get_stream_fault(&e), e)),
     }
     bus.js
         .get_key_value(&name)

@@ -37,12 +37,26 @@ impl std::str::FromStr for Secret {
     }
 }
 
-/// A URL with any password (and token-like query values) replaced by `***`.
+/// A URL with any password (and token-like query values) replaced by `***`;
+/// for NATS, a user name without a password too (`nats://<token>@host` is
+/// how a token is written). A comma-separated NATS server list is redacted
+/// server by server.
 pub fn redact_url(raw: &str) -> String {
+    if raw.contains(',') && raw.contains("://") {
+        return raw
+            .split(',')
+            .map(|one| redact_url(one.trim()))
+            .collect::<Vec<_>>()
+            .join(",");
+    }
     match url::Url::parse(raw) {
         Ok(mut u) => {
             if u.password().is_some() {
                 let _ = u.set_password(Some("***"));
+            } else if !u.username().is_empty()
+                && matches!(u.scheme(), "nats" | "tls" | "ws" | "wss")
+            {
+                let _ = u.set_username("***");
             }
             let pairs: Vec<(String, String)> = u
                 .query_pairs()
@@ -85,6 +99,12 @@ mod tests {
             "{r}"
         );
         assert_eq!(redact_url("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+        // A NATS token is the user name of the URL.
+        let r = redact_url("nats://s3cr3t-token@nats:4222,nats://u:pw@other:4222");
+        assert!(!r.contains("s3cr3t-token") && !r.contains("pw@"), "{r}");
+        assert!(r.contains("nats:4222") && r.contains("other:4222"), "{r}");
+        // A PostgreSQL user name alone is no secret.
+        assert!(redact_url("postgres://arb@db/arb").contains("arb@db"));
         let s = Secret::new("api-secret");
         assert_eq!(format!("{s:?} {s}"), "Secret(***) ***");
     }

@@ -10,11 +10,10 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use async_nats::datetime::DateTime;
+use async_nats::jetstream;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
-use async_nats::jetstream::context::GetStreamErrorKind;
 use async_nats::jetstream::message::StreamMessage;
 use async_nats::jetstream::stream::{RawMessageError, RawMessageErrorKind, Stream};
-use async_nats::jetstream::{self, ErrorCode};
 use futures::{StreamExt, TryStreamExt};
 
 use arb_contract::subject::{StreamKind, SubjectKind};
@@ -90,9 +89,7 @@ async fn stream_facts(js: &jetstream::Context, name: &str) -> (StreamState, Opti
     let stream = match js.get_stream(name).await {
         Ok(s) => s,
         Err(e) => {
-            let missing = matches!(e.kind(), GetStreamErrorKind::JetStream(api)
-                if api.error_code() == ErrorCode::STREAM_NOT_FOUND);
-            let state = if missing {
+            let state = if arb_runtime::bus::is_not_found(&e) {
                 StreamState::Missing
             } else {
                 StreamState::Failed(e.to_string())

@@ -3,19 +3,11 @@
 use std::time::Duration;
 
 use arb_contract::subject::StreamKind;
-use arb_runtime::ConfigError;
-use arb_runtime::config::{NatsArgs, StreamArgs, parse_duration};
+
+use arb_runtime::config::{NatsArgs, StreamArgs, parse_duration, parse_stream};
 use arb_runtime::secret::Secret;
 
 use crate::store::WriteMode;
-
-fn parse_stream(s: &str) -> Result<StreamKind, ConfigError> {
-    StreamKind::from_name(s).ok_or_else(|| ConfigError::Value {
-        what: "stream",
-        value: s.to_owned(),
-        reason: "not one of md, arb, exec, sys".into(),
-    })
-}
 
 /// `arb-sink`: every stream from JetStream to PostgreSQL.
 #[derive(clap::Parser, Debug, Clone)]

@@ -19,6 +19,12 @@ pub fn bad_value(what: &'static str, value: &str, reason: impl Into<String>) -> 
     }
 }
 
+/// A `--stream` value: `md`, `arb`, `exec` or `sys` (any case).
+pub fn parse_stream(s: &str) -> Result<StreamKind, ConfigError> {
+    StreamKind::from_name(s.trim())
+        .ok_or_else(|| bad_value("--stream", s, "one of md, arb, exec, sys"))
+}
+
 /// Splits `key=value` (of the `form` given, e.g. `venue=rate`) for the
 /// option `what`, the key cleaned by `clean` and not empty.
 pub fn key_value<'a>(

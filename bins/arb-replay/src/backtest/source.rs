@@ -24,15 +24,6 @@ pub(crate) const READ_STALL: Duration = Duration::from_secs(30);
 
 pub use crate::publish::Bound;
 
-impl std::fmt::Display for Bound {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Bound::Time(t) => f.write_str(&arb_backtest::record::rfc3339(t)),
-            Bound::Seq(s) => write!(f, "{s}"),
-        }
-    }
-}
-
 /// Where to read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SourceKind {

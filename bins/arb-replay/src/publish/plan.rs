@@ -6,7 +6,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use arb_contract::subject::{StreamKind, check_token};
+use arb_contract::subject::check_token;
 use arb_runtime::ConfigError;
 use arb_runtime::config::bad_value;
 use chrono::{DateTime, Utc};
@@ -16,6 +16,16 @@ use chrono::{DateTime, Utc};
 pub enum Bound {
     Seq(u64),
     Time(DateTime<Utc>),
+}
+
+impl std::fmt::Display for Bound {
+    /// As it is given: the sequence, or the time in RFC 3339 (UTC, ns).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Bound::Time(t) => f.write_str(&arb_contract::time::rfc3339(t)),
+            Bound::Seq(s) => write!(f, "{s}"),
+        }
+    }
 }
 
 impl FromStr for Bound {
@@ -55,11 +65,7 @@ pub(crate) fn check_order(from: Option<Bound>, to: Option<Bound>) -> Result<(), 
         _ => false,
     };
     if backwards {
-        let show = |b: Option<Bound>| match b {
-            Some(Bound::Seq(n)) => n.to_string(),
-            Some(Bound::Time(t)) => t.to_rfc3339(),
-            None => String::new(),
-        };
+        let show = |b: Option<Bound>| b.map(|b| b.to_string()).unwrap_or_default();
         return Err(bad_value(
             "--from/--to",
             &format!("{}..{}", show(from), show(to)),
@@ -124,11 +130,7 @@ pub(crate) fn parse_run(s: &str) -> Result<String, ConfigError> {
     Ok(s.to_owned())
 }
 
-/// `md`, `arb`, `exec` or `sys` (any case).
-pub(crate) fn parse_stream(s: &str) -> Result<StreamKind, ConfigError> {
-    StreamKind::from_name(s.trim())
-        .ok_or_else(|| bad_value("--stream", s, "one of md, arb, exec, sys"))
-}
+pub(crate) use arb_runtime::config::parse_stream;
 
 /// The sequences a replay reads, both ends included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,6 +190,7 @@ pub fn subject_matches(pattern: &str, subject: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arb_contract::subject::StreamKind;
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)

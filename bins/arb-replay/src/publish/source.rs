@@ -11,8 +11,8 @@ use anyhow::{anyhow, bail};
 use arb_contract::subject::{StreamKind, Subjects};
 use arb_runtime::Fault;
 use arb_runtime::retry::until_ok;
+use async_nats::jetstream::consumer::Consumer;
 use async_nats::jetstream::consumer::pull::OrderedConfig;
-use async_nats::jetstream::consumer::{Consumer, DeliverPolicy};
 use async_nats::jetstream::context::GetStreamErrorKind;
 use async_nats::jetstream::stream::{ConsumerErrorKind, LastRawMessageErrorKind, Stream};
 use async_nats::jetstream::{self, ErrorCode};
@@ -149,11 +149,7 @@ pub(super) async fn first_stored_at_or_after<F: Future<Output = ()>>(
     t: chrono::DateTime<chrono::Utc>,
     shutdown: &Shared<F>,
 ) -> anyhow::Result<Option<u64>> {
-    let nanos = t.timestamp_nanos_opt().map(i128::from).unwrap_or(i128::MAX);
-    let deliver_policy = DeliverPolicy::ByStartTime {
-        start_time: async_nats::datetime::from_nanos(nanos)
-            .map_err(|e| anyhow!("bad time {t}: {e}"))?,
-    };
+    let deliver_policy = crate::backtest::source::from_time(t)?;
     let name = &stream.cached_info().config.name;
     let probe = until_ok(
         &format!("finding {t} in {name}"),

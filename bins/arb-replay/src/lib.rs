@@ -101,3 +101,22 @@ pub async fn main(shutdown: impl Future<Output = ()> + Send + 'static) -> ExitCo
 // Only the integration tests use them.
 #[cfg(test)]
 use {arb_exec as _, arb_testkit as _, arb_venues as _};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run id names subjects and streams: a backtest's `--run` is held
+    /// to the same rule as `arb-replay publish --run`.
+    #[test]
+    fn a_backtest_run_id_is_checked_as_a_replay_run_id_is() {
+        for cmd in ["publish", "backtest"] {
+            let parse = |run: &str| Cli::try_parse_from(["arb-replay", cmd, "--run", run]);
+            for bad in ["a.b", "a b", "a*", ""] {
+                let e = parse(bad).expect_err(bad).to_string();
+                assert!(e.contains("--run"), "{cmd} --run {bad:?}: {e}");
+            }
+            assert!(parse("run-1_b").is_ok(), "{cmd}");
+        }
+    }
+}

@@ -40,6 +40,7 @@ use arb_runtime::config::{NatsArgs, StreamArgs};
 use futures::FutureExt;
 use tokio::time::Instant;
 
+pub(crate) use plan::parse_run;
 pub use plan::{Bound, Span, Speed, subject_matches};
 
 /// The original stream sequence of a replayed message.

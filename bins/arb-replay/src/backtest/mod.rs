@@ -76,8 +76,9 @@ pub struct BacktestArgs {
     /// `REPLAY_<RUN>_*`), for the sink or any consumer to take.
     #[arg(long)]
     pub publish: bool,
-    /// The run id events are published under (default: the job id).
-    #[arg(long)]
+    /// The run id events are published under (default: the job id): as
+    /// `arb-replay publish --run`, letters, digits, `-` and `_`.
+    #[arg(long, value_parser = crate::publish::parse_run)]
     pub run: Option<String>,
     /// Print each job's summary as one JSON line instead of a table.
     #[arg(long)]
@@ -440,7 +441,9 @@ fn report_parity(live: &[arb_contract::Opportunity], out: &Outcome, diffs: &[par
 /// Every event of a run under `replay.<run>`, acknowledged by JetStream.
 async fn publish(args: &BacktestArgs, run: &str, out: &Outcome) -> anyhow::Result<()> {
     let mut nats = args.nats.clone();
-    nats.subject_prefix = Some(format!("replay.{run}"));
+    nats.subject_prefix = crate::publish::target_subjects(run)?
+        .prefix()
+        .map(str::to_owned);
     let bus = Bus::connect(&nats, "replay", None)
         .await
         .context("connecting to NATS to publish")?;
